@@ -12,6 +12,7 @@ import logging
 from typing import Any, Literal
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.serializer import DefaultSerializer, Serializer
 
 from senae_tracking.shared.settings import Settings
 
@@ -64,6 +65,15 @@ def json_bytes(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+class JsonValueSerializer(Serializer):
+    """kafka-python serializer writing compact UTF-8 JSON (bytes pass through unchanged)."""
+
+    def serialize(self, topic: str, headers: Any, data: Any) -> bytes | None:
+        if data is None or isinstance(data, bytes):
+            return data
+        return json_bytes(data)
+
+
 def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     """A kafka-python producer: acks=all, idempotent, keyed by str, JSON values."""
     options: dict[str, Any] = {
@@ -74,8 +84,8 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "linger_ms": 5,
         "retries": 5,
         "max_in_flight_requests_per_connection": 5,
-        "key_serializer": lambda k: k.encode() if isinstance(k, str) else k,
-        "value_serializer": json_bytes,
+        "key_serializer": DefaultSerializer(),
+        "value_serializer": JsonValueSerializer(),
         "request_timeout_ms": 10000,
         "max_block_ms": 10000,
     }
