@@ -42,7 +42,7 @@ def _read(path: Path) -> EmailMessage:
 class _Pages(BaseHTTPRequestHandler):
     directory: Path
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request log lines."""
 
     def do_GET(self) -> None:
