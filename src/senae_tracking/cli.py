@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("senae_tracking.cli:version", "Imprime la versión / Print the version."),
     "broker": ("senae_tracking.cli:broker", "Broker Kafka local / Run the local Kafka broker."),
     "topics": ("senae_tracking.admin_cli:topics", "Tópicos Kafka / Create and list topics."),
+    "tail": ("senae_tracking.ops:tail", "Ver un tópico / Print a topic's messages."),
+    "lag": ("senae_tracking.ops:lag", "Retraso / Consumer-group lag."),
     "up": ("senae_tracking.embedded.up:up", "Todo el sistema local / Run the whole system locally."),
     "ingest": ("senae_tracking.services.ingest.cli:ingest", "Ingesta / Ingest API and file import."),
     "simulate": ("senae_tracking.services.ingest.cli:simulate", "Simulador / Traffic simulator."),
