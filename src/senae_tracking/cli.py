@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "topics": ("senae_tracking.admin_cli:topics", "Tópicos Kafka / Create and list topics."),
     "tail": ("senae_tracking.ops:tail", "Ver un tópico / Print a topic's messages."),
     "lag": ("senae_tracking.ops:lag", "Retraso / Consumer-group lag."),
+    "report": ("senae_tracking.analytics.cli:report", "Informes / Monthly table and dwell times."),
+    "export": ("senae_tracking.analytics.cli:export", "Exportar / Export a topic to JSONL."),
     "up": ("senae_tracking.embedded.up:up", "Todo el sistema local / Run the whole system locally."),
     "ingest": ("senae_tracking.services.ingest.cli:ingest", "Ingesta / Ingest API and file import."),
     "simulate": ("senae_tracking.services.ingest.cli:simulate", "Simulador / Traffic simulator."),

@@ -1,0 +1,1 @@
+"""Analysts' tools: read the event log back and compute statistics from it."""
