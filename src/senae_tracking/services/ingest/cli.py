@@ -27,9 +27,14 @@ def _ensure_topic(settings: Settings) -> None:
     """Create the stage-events topic if missing (best effort: the broker may not be up yet)."""
     from kafka.errors import KafkaError
 
+    from senae_tracking.services.ingest.publisher import Publisher
     from senae_tracking.shared.kafka import admin_client
     from senae_tracking.shared.topics import STAGE_EVENTS, ensure_topics
 
+    if not Publisher(settings).reachable():
+        log.warning("broker %s not reachable; topic %s not checked", settings.kafka_bootstrap,
+                    STAGE_EVENTS.name)
+        return
     try:
         admin = admin_client(settings, client_id="senae-ingest-admin")
         try:
@@ -91,8 +96,12 @@ def import_file_command(path: Path, fmt: str | None, chunk: int) -> None:
     settings = settings_or_exit()
     configure_logging(settings)
     _quiet_kafka(settings)
-    _ensure_topic(settings)
     publisher = Publisher(settings)
+    if not publisher.reachable():
+        click.echo(f"Broker no disponible / broker unavailable: {settings.kafka_bootstrap} does not "
+                   "accept connections; nada publicado / nothing published.", err=True)
+        sys.exit(3)
+    _ensure_topic(settings)
     stop_on_sigterm()
     try:
         result = import_file(path, publisher.publish, fmt=fmt, chunk=chunk)

@@ -64,7 +64,7 @@ class Publisher:
         self._lock = threading.Lock()
         self._reachable_at = 0.0
 
-    def _reachable(self) -> bool:
+    def reachable(self) -> bool:
         """True if some bootstrap server accepts a TCP connection (cached for a second)."""
         if time.monotonic() - self._reachable_at < REACHABILITY_TTL:
             return True
@@ -105,7 +105,7 @@ class Publisher:
 
     def ready(self) -> bool:
         """True if the broker answers and the topic's partitions are known."""
-        if not self._reachable():
+        if not self.reachable():
             return False
         try:
             return bool(self._get_producer().partitions_for(self.topic))
@@ -120,7 +120,7 @@ class Publisher:
         """
         if not events:
             return []
-        if not self._reachable():
+        if not self.reachable():
             raise BrokerUnavailable("no bootstrap server accepts connections")
         try:
             producer = self._get_producer()
