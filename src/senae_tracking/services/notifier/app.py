@@ -10,7 +10,7 @@ import asyncio
 import logging
 import secrets
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
@@ -88,14 +88,19 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 
 async def run_notifier(settings: Settings, *, webhooks: bool = True, host: str = "127.0.0.1",
-                       port: int | None = None, group_id: str = DEFAULT_GROUP) -> None:
-    """Run the consumer (and the webhook app) until SIGINT/SIGTERM."""
+                       port: int | None = None, group_id: str = DEFAULT_GROUP,
+                       stop: asyncio.Event | None = None,
+                       started: Callable[[NotifierConsumer], None] | None = None) -> None:
+    """Run the consumer (and the webhook app) until SIGINT/SIGTERM, or until ``stop`` is set."""
     engine = make_engine(settings.database_url)
     repository = Repository(engine)
     notifier = build_notifier(settings, repository)
     consumer = NotifierConsumer(settings, notifier, group_id=group_id)
-    stop = asyncio.Event()
-    _stop_on_signals(stop)
+    if stop is None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+    if started is not None:
+        started(consumer)
     server: uvicorn.Server | None = None
     server_task: asyncio.Task[None] | None = None
     if webhooks:
