@@ -85,9 +85,9 @@ def stack(request: pytest.FixtureRequest, kafka_bootstrap: str,
         settings = Settings(
             kafka_bootstrap=kafka_bootstrap, kafka_profile="local", kafka_partitions=4, database_url=url,
             data_dir=str(Path(tmp_path_factory.mktemp("data"))), smtp_url=sink.url,
-            twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,  # type: ignore[arg-type]
+            twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
             twilio_from=twilio.from_number, twilio_base_url=twilio.base_url,
-            notifier_port=port, notifier_url=f"http://127.0.0.1:{port}", secret_key="test-secret",  # type: ignore[arg-type]
+            notifier_port=port, notifier_url=f"http://127.0.0.1:{port}", secret_key="test-secret",
             notify_retry_base_seconds=0.2, notify_retry_max_seconds=1.0, notify_max_attempts=MAX_ATTEMPTS,
             notify_horizon_seconds=3600,
         )
