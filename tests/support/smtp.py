@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import email
+import re
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import default
+from functools import cached_property
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -35,20 +37,31 @@ def _free_port() -> int:
         return port
 
 
+_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]*>)", re.IGNORECASE | re.MULTILINE)
+
+
 @dataclass(frozen=True)
 class ReceivedMail:
-    """One accepted message: envelope, raw bytes, the parsed message and when it was accepted."""
+    """One accepted message: envelope, raw bytes, when it was accepted; ``message`` parses it."""
 
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
-    message: EmailMessage
     received_at: float  # time.time() when the server answered 250 to DATA
+
+    @cached_property
+    def message(self) -> EmailMessage:
+        """The message parsed with ``email.policy.default`` (on first use)."""
+        parsed = email.message_from_bytes(self.data, policy=default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
 
     @property
     def message_id(self) -> str:
-        """The Message-ID header."""
-        return str(self.message["Message-ID"])
+        """The Message-ID header, e.g. ``<id@domain>`` (read without parsing the whole message)."""
+        head = self.data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        found = _MESSAGE_ID.search(head)
+        return found.group(1).decode() if found else ""
 
 
 class _Handler:
@@ -76,11 +89,9 @@ class _Handler:
                 return f"{code} {'4.3.0' if code < 500 else '5.7.1'} rejected by test sink"
             raw = bytes(envelope.content if isinstance(envelope.content, bytes)
                         else str(envelope.content).encode())
-            parsed = email.message_from_bytes(raw, policy=default)
-            assert isinstance(parsed, EmailMessage)
             self.sink.messages.append(ReceivedMail(
                 mail_from=str(envelope.mail_from), rcpt_tos=tuple(envelope.rcpt_tos), data=raw,
-                message=parsed, received_at=time.time(),
+                received_at=time.time(),
             ))
             self.sink._arrived.notify_all()
         return "250 OK queued"

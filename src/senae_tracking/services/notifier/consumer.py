@@ -61,7 +61,9 @@ class NotifierConsumer:
         """Consume until ``stop`` is set; then finish in-flight work (bounded) and commit."""
         consumer = AIOKafkaConsumer(
             group_id=self.group_id, client_id="senae-notifier", max_poll_records=500,
-            **aiokafka_consumer_options(self.settings),
+            # Alerts are latency-sensitive, and a broker that does not wake a waiting fetch when
+            # data arrives (the embedded one) would otherwise add up to 500 ms per record.
+            **{**aiokafka_consumer_options(self.settings), "fetch_max_wait_ms": 100},
         )
         consumer.subscribe([STAGE_ADVANCED.name], listener=_Rebalance(self))
         self._consumer = consumer

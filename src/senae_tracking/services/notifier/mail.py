@@ -12,10 +12,11 @@ import contextlib
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr, parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
@@ -63,26 +64,27 @@ def parse_smtp_url(url: str) -> SmtpConfig:
 def build_message(
     rendered: Rendered, *, mail_from: str, to_address: str, to_name: str, message_id: str,
     unsubscribe_url: str, lang: str,
-) -> EmailMessage:
+) -> Message:
     """A multipart/alternative UTF-8 message with Message-ID, Date and one-click unsubscribe headers.
 
     The recipient's display name is user input: it is reduced to one line (no CR/LF header
-    injection) and encoded by the e-mail library.
+    injection) and RFC 2047-encoded. Built with the compat32 classes, about three times cheaper
+    than ``Message`` with the SMTP policy, which matters at hundreds of messages per second.
     """
-    message = EmailMessage(policy=SMTP)
+    message = MIMEMultipart("alternative")
     from_name, from_addr = parseaddr(mail_from)
-    message["From"] = Address(display_name=clean_header_text(from_name), addr_spec=from_addr)
-    message["To"] = Address(display_name=clean_header_text(to_name), addr_spec=to_address)
-    message["Subject"] = clean_header_text(rendered.subject, 250)
+    message["From"] = formataddr((clean_header_text(from_name), from_addr), charset="utf-8")
+    message["To"] = formataddr((clean_header_text(to_name), to_address), charset="utf-8")
+    message["Subject"] = Header(clean_header_text(rendered.subject, 250), "utf-8").encode()
     message["Date"] = format_datetime(datetime.now(UTC))
     domain = from_addr.rsplit("@", 1)[-1] or "senae-tracking.local"
     message["Message-ID"] = f"<{message_id}@{domain}>"
-    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe"] = f"<{clean_header_text(unsubscribe_url, 2000)}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(rendered.text, charset="utf-8")
-    message.add_alternative(rendered.html, subtype="html", charset="utf-8")
-    message["Content-Language"] = lang  # after set_content, which drops Content-* headers
+    message["Content-Language"] = lang
+    message.attach(MIMEText(rendered.text, "plain", "utf-8"))
+    message.attach(MIMEText(rendered.html, "html", "utf-8"))
     return message
 
 
@@ -104,7 +106,7 @@ class SmtpSender:
         await client.connect()
         return client
 
-    async def send(self, message: EmailMessage) -> str:
+    async def send(self, message: Message) -> str:
         """Send ``message``; return the server's reply. Raises :class:`SendError` on failure."""
         async with self._slots:
             reused = bool(self._idle)
@@ -131,7 +133,7 @@ class SmtpSender:
             return reply
 
     @staticmethod
-    async def _send_on(client: aiosmtplib.SMTP, message: EmailMessage) -> str:
+    async def _send_on(client: aiosmtplib.SMTP, message: Message) -> str:
         if not client.is_connected:
             raise aiosmtplib.SMTPServerDisconnected("not connected")
         errors, reply = await client.send_message(message)

@@ -41,7 +41,7 @@ def environment() -> Environment:
     return Environment(
         loader=PackageLoader("senae_tracking.services.notifier", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True, default=False),
-        undefined=StrictUndefined, trim_blocks=False, keep_trailing_newline=False,
+        undefined=StrictUndefined, auto_reload=False,
     )
 
 
