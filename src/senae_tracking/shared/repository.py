@@ -134,6 +134,24 @@ def _view(sub: Subscription, contact: Contact, operator: Operator) -> Subscripti
     )
 
 
+#: Plain columns rather than ORM entities: several times cheaper on the notifier's hot path.
+_VIEW_COLUMNS = (
+    Subscription.id, Operator.ruc, Operator.name, Operator.lang, Contact.email, Contact.phone,
+    Contact.sms_opt_out, Subscription.scope, Subscription.role, Subscription.shipment_ref,
+    Subscription.channels, Subscription.events, Subscription.active, Subscription.created_at,
+)
+
+
+def _view_of_row(row: Any) -> SubscriptionView:
+    (sub_id, ruc, name, lang, email, phone, sms_opt_out, scope, role, shipment_ref, channels, events,
+     active, created_at) = row
+    return SubscriptionView(
+        id=sub_id, ruc=ruc, name=name, lang=lang, email=email, phone=phone, sms_opt_out=bool(sms_opt_out),
+        scope=scope, role=role, shipment_ref=shipment_ref, channels=_split(channels), events=_split(events),
+        active=bool(active), created_at=created_at.isoformat(),
+    )
+
+
 def _row(d: Delivery) -> DeliveryRow:
     return DeliveryRow(
         id=d.id, event_id=d.event_id, recipient=d.recipient, channel=d.channel,
@@ -218,7 +236,7 @@ class Repository:
             return _view(sub, contact, operator)
 
     def _query(self) -> Any:
-        return (select(Subscription, Contact, Operator)
+        return (select(*_VIEW_COLUMNS)
                 .join(Contact, Subscription.contact_id == Contact.id)
                 .join(Operator, Contact.operator_id == Operator.id))
 
@@ -227,14 +245,14 @@ class Repository:
         query = self._query().order_by(Subscription.id)
         if ruc is not None:
             query = query.where(Operator.ruc == ruc)
-        with self._session() as session:
-            return [_view(*row) for row in session.execute(query).all()]
+        with self.engine.connect() as connection:
+            return [_view_of_row(row) for row in connection.execute(query).all()]
 
     def get_subscription(self, subscription_id: int) -> SubscriptionView | None:
         """One subscription, or None."""
-        with self._session() as session:
-            row = session.execute(self._query().where(Subscription.id == subscription_id)).first()
-            return _view(*row) if row else None
+        with self.engine.connect() as connection:
+            row = connection.execute(self._query().where(Subscription.id == subscription_id)).first()
+            return _view_of_row(row) if row else None
 
     def remove_subscription(self, subscription_id: int) -> bool:
         """Delete a subscription; False if there was none with that id. The delivery log keeps its rows."""
@@ -279,8 +297,8 @@ class Repository:
         if not conditions:
             return []
         query = self._query().where(Subscription.active.is_(True), or_(*conditions)).order_by(Subscription.id)
-        with self._session() as session:
-            return [_view(*row) for row in session.execute(query).all()]
+        with self.engine.connect() as connection:
+            return [_view_of_row(row) for row in connection.execute(query).all()]
 
     # -- delivery log ----------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ def sms_sender(settings: Settings) -> SmsSender:
     return LoggingSmsSender()
 
 
-def build_notifier(settings: Settings, repository: Repository, *, smtp_connections: int = 4) -> Notifier:
+def build_notifier(settings: Settings, repository: Repository, *, smtp_connections: int = 8) -> Notifier:
     """The notifier core with its adapters."""
     mail = SmtpSender(parse_smtp_url(settings.smtp_url), smtp_connections) if settings.smtp_url else None
     if mail is None:
@@ -89,12 +89,12 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 async def run_notifier(settings: Settings, *, webhooks: bool = True, host: str = "127.0.0.1",
                        port: int | None = None, group_id: str = DEFAULT_GROUP,
-                       stop: asyncio.Event | None = None,
+                       stop: asyncio.Event | None = None, smtp_connections: int = 8,
                        started: Callable[[NotifierConsumer], None] | None = None) -> None:
     """Run the consumer (and the webhook app) until SIGINT/SIGTERM, or until ``stop`` is set."""
     engine = make_engine(settings.database_url)
     repository = Repository(engine)
-    notifier = build_notifier(settings, repository)
+    notifier = build_notifier(settings, repository, smtp_connections=smtp_connections)
     consumer = NotifierConsumer(settings, notifier, group_id=group_id)
     if stop is None:
         stop = asyncio.Event()

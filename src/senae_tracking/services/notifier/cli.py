@@ -46,7 +46,9 @@ def notifier() -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="Puerto / port of the webhooks (default SENAE_NOTIFIER_PORT, 8002).")
 @click.option("--group", default="senae-notifier", show_default=True, help="Grupo Kafka / consumer group.")
-def run(no_webhooks: bool, host: str, port: int | None, group: str) -> None:
+@click.option("--smtp-connections", type=click.IntRange(1, 100), default=8, show_default=True,
+              help="Conexiones SMTP simultáneas / concurrent SMTP connections.")
+def run(no_webhooks: bool, host: str, port: int | None, group: str, smtp_connections: int) -> None:
     """Consume cambios de etapa y notifica / consume stage changes and notify (and serve webhooks)."""
     from senae_tracking.services.notifier.app import run_notifier
     from senae_tracking.services.notifier.mail import parse_smtp_url
@@ -61,7 +63,8 @@ def run(no_webhooks: bool, host: str, port: int | None, group: str) -> None:
             sys.exit(2)
     _require_migrated(settings)
     _ensure_topics(settings)
-    asyncio.run(run_notifier(settings, webhooks=not no_webhooks, host=host, port=port, group_id=group))
+    asyncio.run(run_notifier(settings, webhooks=not no_webhooks, host=host, port=port, group_id=group,
+                             smtp_connections=smtp_connections))
 
 
 def _ensure_topics(settings: Settings) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -249,10 +249,3 @@ class Notifier:
         await self._outcomes.close()
         self._executor.shutdown(wait=True)
 
-
-def recipients_summary(rows: Sequence[DeliveryRow]) -> dict[str, int]:
-    """Count of deliveries per status (for logs and the CLI)."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.status] = counts.get(row.status, 0) + 1
-    return counts
