@@ -12,6 +12,7 @@ import secrets
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 
 import uvicorn
 from fastapi import FastAPI
@@ -34,9 +35,14 @@ def secret_key(settings: Settings) -> str:
     """SENAE_SECRET_KEY, or a per-process key (with a warning) so that a bare local run still works."""
     if settings.secret_key is not None and settings.secret_key.get_secret_value():
         return settings.secret_key.get_secret_value()
+    _warn_ephemeral_key()
+    return _EPHEMERAL_KEY
+
+
+@cache
+def _warn_ephemeral_key() -> None:
     log.warning("SENAE_SECRET_KEY no definido / not set: unsubscribe links are valid until this process"
                 " stops")
-    return _EPHEMERAL_KEY
 
 
 def sms_sender(settings: Settings) -> SmsSender:

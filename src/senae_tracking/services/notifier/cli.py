@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 
 import click
@@ -22,6 +23,7 @@ def _repository(settings: Settings):  # type: ignore[no-untyped-def]
 def _require_migrated(settings: Settings) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing to operators
     from senae_tracking.shared.migrations import current
 
     try:
