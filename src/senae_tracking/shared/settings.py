@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     portal_port: int = Field(8003, ge=1, le=65535)
     processor_port: int = Field(6066, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    notifier_url: str | None = Field(
+        None, description="Public base URL of the notifier's webhooks (default http://127.0.0.1:PORT)"
+    )
+    notify_horizon_seconds: int = Field(
+        21600, ge=0, description="Stage changes older than this (event time) are skipped, not sent"
+    )
+    notify_max_attempts: int = Field(8, ge=1, le=100, description="Attempts per notification")
+    notify_retry_base_seconds: float = Field(1.0, gt=0, description="First retry delay (doubles)")
+    notify_retry_max_seconds: float = Field(60.0, gt=0, description="Longest delay between retries")
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -72,7 +81,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with smtp:// or smtps://")
         return value
 
-    @field_validator("public_url", "processor_url", "twilio_base_url")
+    @field_validator("public_url", "processor_url", "twilio_base_url", "notifier_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
@@ -94,6 +103,11 @@ class Settings(BaseSettings):
             elif entry:
                 hashes.add(hashlib.sha256(entry.encode()).hexdigest())
         return frozenset(hashes)
+
+    @property
+    def notifier_base_url(self) -> str:
+        """Where Twilio and mail clients reach the notifier's webhooks."""
+        return self.notifier_url or f"http://127.0.0.1:{self.notifier_port}"
 
     def require(self, *names: str) -> None:
         """Raise SettingsError naming the first of ``names`` that is unset or empty."""
