@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "processor": ("senae_tracking.services.processor.cli:processor", "Procesador / Faust processor."),
     "notifier": ("senae_tracking.services.notifier.cli:notifier", "Notificador / E-mail and SMS alerts."),
     "db": ("senae_tracking.services.notifier.cli:db", "Base de datos / Database migrations."),
+    "portal": ("senae_tracking.services.portal.cli:portal", "Portal OCE / Operators' web portal."),
     "subscriptions": ("senae_tracking.services.notifier.cli:subscriptions",
                       "Suscripciones / Manage alert subscriptions."),
 }

@@ -18,11 +18,16 @@ from senae_tracking.cli import configure_logging, settings_or_exit, stop_on_sigt
 from senae_tracking.embedded.broker import LocalBroker
 from senae_tracking.embedded.mailsink import MailSink
 from senae_tracking.embedded.supervisor import Supervisor
+from senae_tracking.shared.accounts import Accounts
+from senae_tracking.shared.db import make_engine
 from senae_tracking.shared.kafka import admin_client
+from senae_tracking.shared.settings import Settings
 from senae_tracking.shared.topics import ensure_topics
 
 DEMO_RUC = "1790016919001"
 DEMO_EMAIL = "demo@senae-tracking.local"
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo-senae-2026"
 
 
 def _child_env(settings_env: dict[str, str]) -> dict[str, str]:
@@ -73,18 +78,21 @@ def up(broker_port: int | None, mail_port: int, mail_web_port: int, rate: float)
         supervisor.run("db", ["db", "upgrade"])
         supervisor.run("subscriptions", ["subscriptions", "add", "--ruc", DEMO_RUC,
                                          "--email", DEMO_EMAIL, "--lang", "es"])
+        _demo_account(database_url)
         supervisor.start("processor", ["processor", "worker", "--web-port",
                                        str(settings.processor_port)])
         supervisor.start("notifier", ["notifier", "run"])
         supervisor.start("ingest", ["ingest", "serve", "--port", str(settings.ingest_port)])
+        supervisor.start("portal", ["portal", "serve", "--port", str(settings.portal_port)])
         ingest_url = f"http://127.0.0.1:{settings.ingest_port}"
         supervisor.wait_http("ingest", f"{ingest_url}/healthz")
+        supervisor.wait_http("portal", f"http://127.0.0.1:{settings.portal_port}/healthz")
         supervisor.wait_http("processor", f"http://127.0.0.1:{settings.processor_port}/stats/monthly")
         if rate > 0:
             supervisor.start("simulator", ["simulate", "--live", "--url", ingest_url,
                                            "--api-key", api_key.split(",")[0], "--rate", str(rate),
                                            "--ruc", DEMO_RUC])
-        _banner(broker.bootstrap, ingest_url, settings.processor_port, sink, api_key, data)
+        _banner(broker.bootstrap, ingest_url, settings, sink, api_key, data)
         while (child := supervisor.first_exited()) is None:
             time.sleep(0.5)
         raise click.ClickException(
@@ -100,14 +108,28 @@ def up(broker_port: int | None, mail_port: int, mail_web_port: int, rate: float)
         broker.stop()
 
 
-def _banner(bootstrap: str, ingest_url: str, processor_port: int, sink: MailSink, api_key: str,
+def _demo_account(database_url: str) -> None:
+    """The demo operator's portal account (kept if it already exists)."""
+    engine = make_engine(database_url)
+    try:
+        accounts = Accounts(engine)
+        if accounts.get(DEMO_USERNAME) is None:
+            accounts.create(username=DEMO_USERNAME, password=DEMO_PASSWORD, ruc=DEMO_RUC,
+                            name="Importadora Demo S.A.", email=DEMO_EMAIL)
+    finally:
+        engine.dispose()
+
+
+def _banner(bootstrap: str, ingest_url: str, settings: Settings, sink: MailSink, api_key: str,
             data: Path) -> None:
     click.echo(f"""
 SENAE Tracking en marcha / running (Ctrl-C para salir / to stop)
-  Broker Kafka:                       {bootstrap}
-  API de ingesta / ingest API:        {ingest_url}  (Authorization: Bearer {api_key})
-  Consultas / processor views:        http://127.0.0.1:{processor_port}/ruc/{DEMO_RUC}/shipments
+  Portal OCE / operators' portal:     http://127.0.0.1:{settings.portal_port}/  (usuario / user
+                                      {DEMO_USERNAME}, contraseña / password {DEMO_PASSWORD})
   Correo recibido / received mail:    {sink.web_url}
+  API de ingesta / ingest API:        {ingest_url}  (Authorization: Bearer {api_key})
+  Consultas / processor views:        http://127.0.0.1:{settings.processor_port}/ruc/{DEMO_RUC}/shipments
+  Broker Kafka:                       {bootstrap}
   Operador demo / demo operator:      RUC {DEMO_RUC}, {DEMO_EMAIL}
   Registros / logs:                   {data / 'logs'}
 """)

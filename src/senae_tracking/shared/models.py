@@ -1,6 +1,8 @@
-"""SQL tables of operators, their contacts and alert subscriptions, and the notification delivery log.
+"""SQL tables of operators, their contacts and alert subscriptions, the notification delivery log,
+and the portal's user accounts.
 
-Only :mod:`senae_tracking.shared.repository` reads and writes these; the schema is created and
+Only :mod:`senae_tracking.shared.repository` reads and writes the first four, and
+:mod:`senae_tracking.shared.accounts` the accounts; the schema is created and
 changed by the Alembic migrations in ``shared/migrations`` (``senae-tracking db upgrade``).
 """
 
@@ -122,3 +124,18 @@ class Delivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PortalUser(Base):
+    """A person who logs in to the portal on behalf of one RUC."""
+
+    __tablename__ = "portal_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    ruc: Mapped[str] = mapped_column(String(13), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(320))
+    lang: Mapped[str] = mapped_column(String(2), default="es")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
