@@ -293,7 +293,7 @@ def _drain(catalog: Catalog, state: Shipment, outcome: Outcome, position: Positi
                     _apply(catalog, state, parked["event"], parked["received_at"], position))
             else:
                 outcome.anomalies.append(
-                    _anomaly(state, parked["event"], tuple(parked["position"]), reason, detail))  # type: ignore[arg-type]
+                    _anomaly(state, parked["event"], tuple(parked["position"]), reason, detail))
             changed = True
             break
 
@@ -308,7 +308,7 @@ def _expire(catalog: Catalog, state: Shipment, outcome: Outcome, newest: datetim
             detail = (f"{parked['event']['stage']} did not become allowed within "
                       f"{int(REORDER_WINDOW.total_seconds())} s of event time; current stage {state.stage}")
             outcome.anomalies.append(
-                _anomaly(state, parked["event"], tuple(parked["position"]), reason, detail))  # type: ignore[arg-type]
+                _anomaly(state, parked["event"], tuple(parked["position"]), reason, detail))
 
 
 def process(catalog: Catalog, state: Shipment | None, event: dict[str, Any], position: Position,
@@ -346,7 +346,7 @@ def process(catalog: Catalog, state: Shipment | None, event: dict[str, Any], pos
         for parked in list(state.pending):
             state.pending.remove(parked)
             outcome.anomalies.append(_anomaly(
-                state, parked["event"], tuple(parked["position"]), AFTER_TERMINAL,  # type: ignore[arg-type]
+                state, parked["event"], tuple(parked["position"]), AFTER_TERMINAL,
                 f"{parked['event']['stage']} still waiting when the shipment ended at {state.stage}"))
     times = [_time(e["occurred_at"]) for e in state.timeline] + [_time(event["occurred_at"])]
     _expire(catalog, state, outcome, max(times))

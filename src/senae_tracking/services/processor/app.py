@@ -1,0 +1,152 @@
+"""The Faust application: topics, tables and agents, built from Settings by :func:`create_app`.
+
+Agents are thin: they hand batches to :mod:`pipeline` and carry out the returned plan in a fixed
+order — send the output messages and wait for the broker's acknowledgements, then write table
+entries to the changelog partition of the *source record* (a batch mixes partitions, so entries are
+written with an explicit partition rather than through Faust's current-event partition).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from senae_tracking.services.processor import counters, pipeline
+from senae_tracking.shared import topics
+from senae_tracking.shared.catalog import load_catalog
+from senae_tracking.shared.kafka import Profile, faust_options
+from senae_tracking.shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+APP_ID = "senae-processor"
+#: Events per batch and the longest wait to fill one (seconds); also the latency added at low rates.
+BATCH_SIZE = 1000
+BATCH_WITHIN = 0.1
+COUNT_BATCH_SIZE = 10000
+
+
+@dataclass
+class Processor:
+    """The app and the handles the views and tests need."""
+
+    app: faust.App
+    shipments: Any
+    dai_index: Any
+    entrega_index: Any
+    documento_index: Any
+    ruc_index: Any
+    counters: Any
+    stats: Any
+    web_port: int
+    web_host: str
+
+
+def _records(events: list[EventT]) -> list[pipeline.Record]:
+    return [pipeline.Record(e.message.topic, e.message.partition, e.message.offset,
+                            e.message.timestamp, e.value) for e in events]
+
+
+def _put(table: Any, partition: int, key: str, value: dict[str, Any]) -> None:
+    """Write a table entry to an explicit changelog partition (memory store)."""
+    table.data[key] = value
+    table.send_changelog(partition, key, value)
+
+
+def create_app(settings: Settings, profile: Profile, *, web_port: int | None = None,
+               web_host: str = "127.0.0.1") -> Processor:
+    """Build the processor's Faust app; nothing connects until the worker starts it."""
+    catalog = load_catalog()
+    port = web_port or settings.processor_port
+    partitions = settings.kafka_partitions
+    datadir = Path(settings.data_dir) / "processor"
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        APP_ID, **faust_options(settings, profile), store="memory://", datadir=str(datadir),
+        web_port=port, web_host=web_host, web_bind=web_host, canonical_url=f"http://{web_host}:{port}",
+        topic_allow_declare=True, table_cleanup_interval=3600.0, web_in_thread=False,
+    )
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    stage_events = app.topic(topics.STAGE_EVENTS.name, **raw)
+    portal_events = app.topic(topics.ATTENTIONS.name, topics.COMPLAINTS.name, **raw)
+    index_topic = app.topic(f"{APP_ID}-index", internal=True, partitions=partitions, **raw)
+    stats_topic = app.topic(f"{APP_ID}-stats", internal=True, partitions=1, **raw)
+
+    def table(name: str, parts: int = partitions) -> Any:
+        schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
+        return app.Table(name, default=None, partitions=parts, schema=schema)
+
+    proc = Processor(
+        app=app, shipments=table("shipments"), dai_index=table("dai-index"),
+        entrega_index=table("entrega-index"), documento_index=table("documento-index"),
+        ruc_index=table("ruc-index"), counters=table("counters"), stats=table("stats", 1),
+        web_port=port, web_host=web_host,
+    )
+
+    async def send_all(sends: list[tuple[str, str, bytes]]) -> None:
+        futures = [await app.producer.send(t, k.encode(), v, None, None, None) for t, k, v in sends]
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def publish_snapshots(plan: pipeline.Plan) -> None:
+        for source, (partition, snap) in plan.snapshots.items():
+            _put(proc.counters, partition, source, snap)
+        await send_all([(stats_topic.get_topic_name(), "stats",
+                         json.dumps({"source": s, **snap}).encode())
+                        for s, (_p, snap) in plan.snapshots.items()])
+
+    @app.agent(stage_events)
+    async def process_stage_events(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            plan = pipeline.plan_stage_batch(
+                catalog, _records(events), proc.shipments.get, proc.counters.get,
+                advanced_topic=topics.STAGE_ADVANCED.name, anomalies_topic=topics.STAGE_ANOMALIES.name,
+                index_topic=index_topic.get_topic_name(),
+            )
+            await send_all(plan.sends)
+            await publish_snapshots(plan)
+            for sid, (partition, state) in plan.states.items():
+                _put(proc.shipments, partition, sid, state)
+
+    @app.agent(portal_events)
+    async def count_portal_events(stream: Any) -> None:
+        async for events in stream.take_events(COUNT_BATCH_SIZE, within=BATCH_WITHIN):
+            await publish_snapshots(pipeline.count_batch(_records(events), proc.counters.get))
+
+    @app.agent(index_topic)
+    async def update_indexes(stream: Any) -> None:
+        async for value in stream:
+            message = json.loads(value)
+            key, sid = message["key"], message["shipment_id"]
+            if message["kind"] == "ruc":
+                entries = dict(proc.ruc_index.get(key) or {})
+                roles = set(entries.get(sid, [])) | {message["role"]}
+                if entries.get(sid) != sorted(roles):
+                    entries[sid] = sorted(roles)
+                    proc.ruc_index[key] = entries
+            else:
+                target = {"dai": proc.dai_index, "entrega": proc.entrega_index,
+                          "documento": proc.documento_index}[message["kind"]]
+                ids = list(target.get(key) or [])
+                if sid not in ids:
+                    target[key] = sorted([*ids, sid])
+
+    @app.agent(stats_topic)
+    async def merge_stats(stream: Any) -> None:
+        async for value in stream:
+            snap = json.loads(value)
+            source = snap.pop("source")
+            if counters.newer(proc.stats.get(source), snap):
+                proc.stats[source] = snap
+
+    from senae_tracking.services.processor import views
+
+    views.register(proc)
+    return proc
