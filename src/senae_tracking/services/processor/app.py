@@ -80,7 +80,7 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
     stats_topic = app.topic(f"{APP_ID}-stats", internal=True, partitions=1, **raw)
 
     def table(name: str, parts: int = partitions) -> Any:
-        schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
+        schema: faust.Schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
         return app.Table(name, default=None, partitions=parts, schema=schema)
 
     proc = Processor(

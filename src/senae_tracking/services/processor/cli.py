@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -50,3 +52,44 @@ def worker(web_port: int | None, web_host: str) -> None:
     faust_worker.spinner = None
     logging.getLogger("faust").setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
     faust_worker.execute_from_commandline()
+
+
+@processor.command("generate-log")
+@click.option("--table", "table_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=Path("data/senae-tracking-transparencia.csv"), show_default=True,
+              help="Tabla publicada / published monthly table (anio,mes,quejas,atenciones).")
+@click.option("--divisor", type=click.IntRange(1), default=1, show_default=True,
+              help="Divide las atenciones / divide attentions by this (a scaled-down log).")
+@click.option("--seed", type=int, default=2025, show_default=True)
+@click.option("--output", type=click.File("w"), default=None,
+              help="Archivo JSONL / JSONL file ('-' for stdout) instead of publishing.")
+@click.option("--publish", is_flag=True, help="Publicar en Kafka / publish to the topics.")
+def generate_log(table_path: Path, divisor: int, seed: int, output: TextIO | None, publish: bool) -> None:
+    """Genera el registro de atenciones y quejas / generate the attention and complaint log."""
+    from tqdm import tqdm
+
+    from senae_tracking.services.processor import transparency
+    from senae_tracking.shared.kafka import json_bytes, make_producer
+
+    if output is None and not publish:
+        raise click.UsageError("indique --output o --publish / give --output or --publish")
+    rows = transparency.scale_table(transparency.read_table(table_path), divisor)
+    total = sum(r.quejas + r.atenciones for r in rows)
+    producer = None
+    if publish:
+        settings = settings_or_exit()
+        configure_logging(settings)
+        producer = make_producer(settings, linger_ms=20, batch_size=256 * 1024)
+    try:
+        for topic, key, message in tqdm(transparency.generate_log(rows, seed), total=total,
+                                        unit="msg", disable=output is not None and output.name == "<stdout>"):
+            if producer is not None:
+                producer.send(topic, key=key, value=message)
+            if output is not None:
+                output.write(json_bytes(message).decode() + "\n")
+        if producer is not None:
+            producer.flush(timeout=120)
+    finally:
+        if producer is not None:
+            producer.close()
+    click.echo(f"{total} mensajes / messages", err=True)
