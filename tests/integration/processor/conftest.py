@@ -47,7 +47,8 @@ class Worker:
     def start(self) -> Worker:
         env = {**os.environ, "SENAE_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
                "SENAE_KAFKA_PROFILE": "local", "SENAE_KAFKA_PARTITIONS": str(PARTITIONS),
-               "SENAE_DATA_DIR": self.settings.data_dir, "SENAE_LOG_LEVEL": "WARNING"}
+               "SENAE_DATA_DIR": self.settings.data_dir,
+               "SENAE_LOG_LEVEL": os.environ.get("SENAE_TEST_WORKER_LOG_LEVEL", "WARNING")}
         out = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "senae_tracking.cli", "processor", "worker",

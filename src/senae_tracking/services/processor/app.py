@@ -56,8 +56,13 @@ def _records(events: list[EventT]) -> list[pipeline.Record]:
 
 def _put(table: Any, partition: int, key: str, value: dict[str, Any]) -> None:
     """Write a table entry to an explicit changelog partition (memory store)."""
-    table.data[key] = value
-    table.send_changelog(partition, key, value)
+    table.data[key.encode()] = value
+    table.send_changelog(partition, key.encode(), value)
+
+
+def _getter(table: Any) -> Any:
+    """A ``str -> value`` reader of a table with bytes keys."""
+    return lambda key: table.get(key.encode())
 
 
 def create_app(settings: Settings, profile: Profile, *, web_port: int | None = None,
@@ -80,8 +85,8 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
     stats_topic = app.topic(f"{APP_ID}-stats", internal=True, partitions=1, **raw)
 
     def table(name: str, parts: int = partitions) -> Any:
-        schema: faust.Schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
-        return app.Table(name, default=None, partitions=parts, schema=schema)
+        # bytes keys serialize raw, so the router hashes them exactly as producers partition them.
+        return app.Table(name, default=None, partitions=parts, key_type=bytes)
 
     proc = Processor(
         app=app, shipments=table("shipments"), dai_index=table("dai-index"),
@@ -106,7 +111,7 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
     async def process_stage_events(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
             plan = pipeline.plan_stage_batch(
-                catalog, _records(events), proc.shipments.get, proc.counters.get,
+                catalog, _records(events), _getter(proc.shipments), _getter(proc.counters),
                 advanced_topic=topics.STAGE_ADVANCED.name, anomalies_topic=topics.STAGE_ANOMALIES.name,
                 index_topic=index_topic.get_topic_name(),
             )
@@ -118,13 +123,13 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
     @app.agent(portal_events)
     async def count_portal_events(stream: Any) -> None:
         async for events in stream.take_events(COUNT_BATCH_SIZE, within=BATCH_WITHIN):
-            await publish_snapshots(pipeline.count_batch(_records(events), proc.counters.get))
+            await publish_snapshots(pipeline.count_batch(_records(events), _getter(proc.counters)))
 
     @app.agent(index_topic)
     async def update_indexes(stream: Any) -> None:
         async for value in stream:
             message = json.loads(value)
-            key, sid = message["key"], message["shipment_id"]
+            key, sid = message["key"].encode(), message["shipment_id"]
             if message["kind"] == "ruc":
                 entries = dict(proc.ruc_index.get(key) or {})
                 roles = set(entries.get(sid, [])) | {message["role"]}
@@ -142,7 +147,7 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
     async def merge_stats(stream: Any) -> None:
         async for value in stream:
             snap = json.loads(value)
-            source = snap.pop("source")
+            source = snap.pop("source").encode()
             if counters.newer(proc.stats.get(source), snap):
                 proc.stats[source] = snap
 

@@ -105,7 +105,7 @@ def register(proc: Processor) -> None:
     async def shipment(view: View, request: Request, shipment_id: str) -> Response:
         if (bad := invalid(view, "shipment_id", shipment_id)) or (bad := busy(view)):
             return bad
-        state = proc.shipments.get(shipment_id)
+        state = proc.shipments.get(shipment_id.encode())
         if not state or state.get("stage") is None:
             return _error(view, 404, f"Embarque no encontrado / shipment not found: {shipment_id}",
                           "shipment_id")
@@ -117,7 +117,7 @@ def register(proc: Processor) -> None:
         async def view_fn(view: View, request: Request, value: str) -> Response:
             if (bad := invalid(view, kind, value)) or (bad := busy(view)):
                 return bad
-            ids = table.get(value)
+            ids = table.get(value.encode())
             if not ids:
                 return _error(view, 404, f"No encontrado / not found: {field} {value}", field)
             return view.json({field: value, "shipment_ids": ids, "shipments": await expand(ids)})
@@ -131,7 +131,7 @@ def register(proc: Processor) -> None:
     async def ruc_shipments(view: View, request: Request, ruc: str) -> Response:
         if (bad := invalid(view, "ruc", ruc)) or (bad := busy(view)):
             return bad
-        entries = proc.ruc_index.get(ruc) or {}
+        entries = proc.ruc_index.get(ruc.encode()) or {}
         if not entries:
             return _error(view, 404, f"RUC sin embarques / no shipments for RUC {ruc}", "ruc")
         states = {s["shipment_id"]: s for s in await expand(sorted(entries))}
@@ -140,7 +140,7 @@ def register(proc: Processor) -> None:
         return view.json({"ruc": ruc, "shipments": items})
 
     def snapshots() -> dict[str, Any]:
-        return {str(k): v for k, v in proc.stats.items()}
+        return {k.decode(): v for k, v in proc.stats.items()}
 
     def wants_csv(request: Request) -> bool:
         fmt = request.query.get("format", "")
@@ -168,4 +168,8 @@ def register(proc: Processor) -> None:
 
     @app.page("/health")
     async def health(view: View, request: Request) -> Response:
-        return view.json({"status": "busy" if app.rebalancing or app.in_recovery else "ok"})
+        actives: dict[str, list[int]] = {}
+        for tp in app.assignor.assigned_actives():
+            actives.setdefault(tp.topic, []).append(tp.partition)
+        return view.json({"status": "busy" if app.rebalancing or app.in_recovery else "ok",
+                          "partitions": {t: sorted(p) for t, p in sorted(actives.items())}})
