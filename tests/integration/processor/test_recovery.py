@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from senae_tracking.embedded.broker import LocalBroker, free_port
@@ -23,15 +25,16 @@ from .conftest import PARTITIONS, Worker, produce, read_all
 pytestmark = pytest.mark.integration
 
 
-def expected_entries(events: list[dict[str, Any]]) -> int:
-    return len(events)
-
-
 def total_entries(worker: Worker) -> int:
     answer = worker.get("/stats/stages")
     if answer.status_code != 200:
         return -1
     return sum(row["entradas"] for row in answer.json()["rows"])
+
+
+def counted(worker: Worker, expected: int) -> Callable[[httpx.Response], bool]:
+    """A wait condition: the worker's stage counters add up to ``expected``."""
+    return lambda _answer: total_entries(worker) == expected
 
 
 def shipment_view(worker: Worker, sid: str) -> dict[str, Any]:
@@ -119,8 +122,7 @@ def test_two_workers_give_the_same_final_state_as_one(private_settings: Settings
         pair = [Worker(settings, tmp_path / f"pair-{i}.log").start() for i in range(2)]
         produce(settings, topics.STAGE_EVENTS.name, [(e["shipment_id"], e) for e in events])
         for worker in pair:
-            worker.wait_for("/stats/stages", lambda r, w=worker: total_entries(w) == len(events),
-                            timeout=120)
+            worker.wait_for("/stats/stages", counted(worker, len(events)), timeout=120)
         for i in range(count):
             sid = workload.shipment_id(i)
             assert shipment_view(pair[i % 2], sid) == reference[sid]
