@@ -59,7 +59,7 @@ def test_worker_killed_mid_stream_resumes_without_loss_or_double_effects(
                 for event in events[i:i + 100]:
                     producer.send(topics.STAGE_EVENTS.name, key=event["shipment_id"], value=event)
                 producer.flush(timeout=60)
-                time.sleep(0.05)
+                time.sleep(0.1)
         finally:
             producer.close()
             produced.set()
@@ -68,11 +68,11 @@ def test_worker_killed_mid_stream_resumes_without_loss_or_double_effects(
     deadline = time.monotonic() + 90
     first.wait_for("/health", lambda r: r.status_code == 200 and r.json()["status"] == "ok")
     feeder.start()
-    while total_entries(first) < len(events) // 4 and time.monotonic() < deadline:
+    while total_entries(first) < len(events) // 5 and time.monotonic() < deadline:
         time.sleep(0.05)
-    applied_before_kill = total_entries(first)
+    still_feeding = not produced.is_set()
     first.kill()  # SIGKILL to the process group, mid-stream
-    assert 0 < applied_before_kill < len(events), "the kill must land mid-stream"
+    assert still_feeding, "the kill must land mid-stream"
     second = workers()
     feeder.join(timeout=120)
     assert produced.is_set()
@@ -89,6 +89,7 @@ def test_worker_killed_mid_stream_resumes_without_loss_or_double_effects(
     ids = Counter(a["event_id"] for a in advanced)
     assert set(ids) == {derived_event_id(e["event_id"], STAGE_ADVANCED) for e in events}
     twice = sum(n - 1 for n in ids.values())
+    print(f"records re-emitted after the kill: {twice}")
     # Only records acknowledged in the instant between output and state write of the killed batch
     # may be re-sent, with the same event id (consumers dedupe on it).
     assert twice <= 1000, f"{twice} records re-emitted"

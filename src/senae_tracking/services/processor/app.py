@@ -8,7 +8,6 @@ written with an explicit partition rather than through Faust's current-event par
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import faust
 from faust.types import EventT
 
 from senae_tracking.services.processor import counters, pipeline
+from senae_tracking.services.processor.outputs import Outputs
 from senae_tracking.shared import topics
 from senae_tracking.shared.catalog import load_catalog
 from senae_tracking.shared.kafka import Profile, faust_options
@@ -43,8 +43,10 @@ class Processor:
     entrega_index: Any
     documento_index: Any
     ruc_index: Any
-    counters: Any
+    stage_counters: Any
+    portal_counters: Any
     stats: Any
+    outputs: Outputs
     web_port: int
     web_host: str
 
@@ -54,15 +56,14 @@ def _records(events: list[EventT]) -> list[pipeline.Record]:
                             e.message.timestamp, e.value) for e in events]
 
 
-def _put(table: Any, partition: int, key: str, value: dict[str, Any]) -> None:
-    """Write a table entry to an explicit changelog partition (memory store)."""
-    table.data[key.encode()] = value
-    table.send_changelog(partition, key.encode(), value)
-
-
 def _getter(table: Any) -> Any:
     """A ``str -> value`` reader of a table with bytes keys."""
     return lambda key: table.get(key.encode())
+
+
+def _json(value: Any) -> bytes:
+    """Compact UTF-8 JSON, as Faust's json codec reads it back."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def create_app(settings: Settings, profile: Profile, *, web_port: int | None = None,
@@ -91,39 +92,61 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
     proc = Processor(
         app=app, shipments=table("shipments"), dai_index=table("dai-index"),
         entrega_index=table("entrega-index"), documento_index=table("documento-index"),
-        ruc_index=table("ruc-index"), counters=table("counters"), stats=table("stats", 1),
-        web_port=port, web_host=web_host,
+        ruc_index=table("ruc-index"), stage_counters=table("stage-counters"),
+        portal_counters=table("portal-counters"), stats=table("stats", 1),
+        outputs=Outputs(settings, end_markers=profile == "local"), web_port=port, web_host=web_host,
     )
+    outputs = proc.outputs
+    stats_name = stats_topic.get_topic_name()
 
-    async def send_all(sends: list[tuple[str, str, bytes]]) -> None:
-        futures = [await app.producer.send(t, k.encode(), v, None, None, None) for t, k, v in sends]
-        if futures:
-            await asyncio.gather(*futures)
+    def changelog(table: Any, entries: dict[str, tuple[int, dict[str, Any]]]
+                  ) -> list[tuple[str, bytes, bytes | None, int | None]]:
+        """Apply entries to the table's local store; return the changelog records to write."""
+        topic = table.changelog_topic.get_topic_name()
+        records: list[tuple[str, bytes, bytes | None, int | None]] = []
+        for key, (partition, value) in entries.items():
+            table.data[key.encode()] = value
+            records.append((topic, key.encode(), _json(value), partition))
+        return records
 
-    async def publish_snapshots(plan: pipeline.Plan) -> None:
-        for source, (partition, snap) in plan.snapshots.items():
-            _put(proc.counters, partition, source, snap)
-        await send_all([(stats_topic.get_topic_name(), "stats",
-                         json.dumps({"source": s, **snap}).encode())
-                        for s, (_p, snap) in plan.snapshots.items()])
+    def stats_records(plan: pipeline.Plan) -> list[tuple[str, bytes, bytes | None, int | None]]:
+        return [(stats_name, b"stats", _json({"source": s, **snap}), None)
+                for s, (_p, snap) in plan.snapshots.items()]
+
+    async def crash(exc: Exception) -> None:
+        # A half-done batch must not be acknowledged: stop the worker, so that a restart
+        # reprocesses from the committed offsets (every effect is idempotent).
+        log.exception("lote fallido, deteniendo el worker / batch failed, stopping the worker")
+        await app.crash(exc)
 
     @app.agent(stage_events)
     async def process_stage_events(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
-            plan = pipeline.plan_stage_batch(
-                catalog, _records(events), _getter(proc.shipments), _getter(proc.counters),
-                advanced_topic=topics.STAGE_ADVANCED.name, anomalies_topic=topics.STAGE_ANOMALIES.name,
-                index_topic=index_topic.get_topic_name(),
-            )
-            await send_all(plan.sends)
-            await publish_snapshots(plan)
-            for sid, (partition, state) in plan.states.items():
-                _put(proc.shipments, partition, sid, state)
+            try:
+                plan = pipeline.plan_stage_batch(
+                    catalog, _records(events), _getter(proc.shipments), _getter(proc.stage_counters),
+                    advanced_topic=topics.STAGE_ADVANCED.name,
+                    anomalies_topic=topics.STAGE_ANOMALIES.name, index_topic=index_topic.get_topic_name(),
+                )
+                # Outputs first, acknowledged; then the state that makes their re-emission a no-op.
+                await outputs.send([(t, k.encode(), v, None) for t, k, v in plan.sends]
+                                   + stats_records(plan))
+                await outputs.write_changelog(changelog(proc.stage_counters, plan.snapshots)
+                                              + changelog(proc.shipments, plan.states))
+            except Exception as exc:
+                await crash(exc)
+                raise
 
     @app.agent(portal_events)
     async def count_portal_events(stream: Any) -> None:
         async for events in stream.take_events(COUNT_BATCH_SIZE, within=BATCH_WITHIN):
-            await publish_snapshots(pipeline.count_batch(_records(events), _getter(proc.counters)))
+            try:
+                plan = pipeline.count_batch(_records(events), _getter(proc.portal_counters))
+                await outputs.send(stats_records(plan))
+                await outputs.write_changelog(changelog(proc.portal_counters, plan.snapshots))
+            except Exception as exc:
+                await crash(exc)
+                raise
 
     @app.agent(index_topic)
     async def update_indexes(stream: Any) -> None:

@@ -28,7 +28,7 @@ current stage back.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -88,8 +88,16 @@ class Shipment:
     last_position: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The state as a JSON-ready dict."""
-        return asdict(self)
+        """The state as a JSON-ready dict (shares its lists: treat both as read-only)."""
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    def copy(self) -> Shipment:
+        """A copy that can be changed without touching this one (timeline and pending entries are
+        never changed in place, so only the lists are copied; observations are)."""
+        data = self.to_dict()
+        data.update(timeline=list(self.timeline), pending=list(self.pending),
+                    seen_ids=list(self.seen_ids), observaciones=[dict(o) for o in self.observaciones])
+        return Shipment(**data)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Shipment:
@@ -104,6 +112,9 @@ class Shipment:
     def identifiers(self) -> dict[str, Any]:
         """The identifiers known so far (only those set)."""
         return {k: getattr(self, k) for k in IDENTIFIERS if getattr(self, k) is not None}
+
+
+_FIELDS = tuple(f.name for f in fields(Shipment))
 
 
 @dataclass
@@ -318,8 +329,7 @@ def process(catalog: Catalog, state: Shipment | None, event: dict[str, Any], pos
     ``received_at`` is when the system received the event (the source record's timestamp, so
     that reprocessing yields identical records). The returned state always records the position.
     """
-    state = Shipment(shipment_id=event["shipment_id"]) if state is None else Shipment.from_dict(
-        state.to_dict())
+    state = Shipment(shipment_id=event["shipment_id"]) if state is None else state.copy()
     if is_replay(state, position):
         return Outcome(state=state, replay=True)
     outcome = Outcome(state=state)

@@ -118,6 +118,7 @@ def plan_stage_batch(
     """Run the state machine over a batch of stage-event records, in order."""
     plan = Plan()
     states: dict[str, domain.Shipment | None] = {}
+    changed: dict[str, int] = {}
     for record in records:
         event = decode_stage_event(catalog, record.value)
         if event is None:
@@ -141,7 +142,7 @@ def plan_stage_batch(
         if not outcome.replay:
             for key, message in index_messages(before, after):
                 plan.sends.append((index_topic, key, _json(message)))
-            plan.states[sid] = (record.partition, after.to_dict())
+            changed[sid] = record.partition
         source = source_key(record)
         snap = plan.snapshots[source][1] if source in plan.snapshots else _copy(get_snapshot(source))
         if record.offset > snap["wm"]:
@@ -150,6 +151,10 @@ def plan_stage_batch(
                 snap["counts"][key] = snap["counts"].get(key, 0) + 1
             snap["wm"] = record.offset
         plan.snapshots[source] = (record.partition, snap)
+    for sid, partition in changed.items():
+        state = states[sid]
+        assert state is not None
+        plan.states[sid] = (partition, state.to_dict())
     return plan
 
 
