@@ -156,10 +156,42 @@ def baseline_worker(bootstrap: str, port: int) -> None:
     worker.execute_from_commandline()
 
 
+def stage_phase(settings: Settings, env: dict[str, str], tmp: Path, shipments: int,
+                processes: list[subprocess.Popen[bytes]], port: int) -> None:
+    """Raw rate, baseline and processor on the stage events of ``shipments`` shipments."""
+    events = workload.interleaved(shipments)
+    broker_bootstrap = settings.kafka_bootstrap
+    rate = asyncio.run(produce(settings, [(topics.STAGE_EVENTS.name, e["shipment_id"], e)
+                                          for e in events]))
+    print(f"stage events produced: {len(events)} ({rate:,.0f} msg/s, aiokafka)")
+    raw = asyncio.run(raw_consume(settings, topics.STAGE_EVENTS.name, len(events)))
+    print(f"raw aiokafka consume + JSON decode: {raw:,.0f} events/s")
+
+    base_port = free_port()
+    base = start([str(Path(__file__).resolve()), "--baseline-worker", broker_bootstrap, str(base_port)],
+                 env, tmp / "baseline.log")
+    processes.append(base)
+    base_rate, base_s = measure(f"http://127.0.0.1:{base_port}",
+                                lambda u: httpx.get(f"{u}/count", timeout=10).json()["processed"],
+                                len(events))
+    stop(base)
+    print(f"baseline plain Faust agent (1 event at a time, 1 table write each): "
+          f"{base_rate:,.0f} events/s ({base_s:.1f} s)")
+
+    worker = start(["-m", "senae_tracking.cli", "processor", "worker", "--web-port", str(port)],
+                   env, tmp / "worker.log")
+    processes.append(worker)
+    stage_rate, stage_s = measure(f"http://127.0.0.1:{port}", stage_progress, len(events))
+    print(f"processor, stage events: {stage_rate:,.0f} events/s ({stage_s:.1f} s); "
+          f"x{stage_rate / base_rate:.2f} the baseline; {stage_rate / raw:.1%} of raw")
+    stop(worker)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shipments", type=int, default=12000, help="shipments (about 9 events each)")
     parser.add_argument("--divisor", type=int, default=1, help="divide the attentions (1 = full log)")
+    parser.add_argument("--no-stages", action="store_true", help="only the attention log")
     parser.add_argument("--baseline-worker", nargs=2, metavar=("BOOTSTRAP", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_worker:
@@ -179,33 +211,10 @@ def main() -> None:
                "SENAE_KAFKA_PARTITIONS": str(PARTITIONS), "SENAE_DATA_DIR": str(tmp / "data"),
                "SENAE_LOG_LEVEL": "WARNING"}
 
-        events = workload.interleaved(args.shipments)
-        rate = asyncio.run(produce(settings, [(topics.STAGE_EVENTS.name, e["shipment_id"], e)
-                                              for e in events]))
-        print(f"stage events produced: {len(events)} ({rate:,.0f} msg/s, aiokafka)")
-        raw = asyncio.run(raw_consume(settings, topics.STAGE_EVENTS.name, len(events)))
-        print(f"raw aiokafka consume + JSON decode: {raw:,.0f} events/s")
-
         port = free_port()
-        base = start([str(Path(__file__).resolve()), "--baseline-worker", broker.bootstrap, str(port)],
-                     env, tmp / "baseline.log")
-        processes.append(base)
-        base_rate, base_s = measure(f"http://127.0.0.1:{port}",
-                                    lambda u: httpx.get(f"{u}/count", timeout=10).json()["processed"],
-                                    len(events))
-        stop(base)
-        print(f"baseline plain Faust agent (1 event at a time, 1 table write each): "
-              f"{base_rate:,.0f} events/s ({base_s:.1f} s)")
-
-        port = free_port()
-        worker = start(["-m", "senae_tracking.cli", "processor", "worker", "--web-port", str(port)],
-                       env, tmp / "worker.log")
-        processes.append(worker)
         url = f"http://127.0.0.1:{port}"
-        stage_rate, stage_s = measure(url, stage_progress, len(events))
-        print(f"processor, stage events: {stage_rate:,.0f} events/s ({stage_s:.1f} s); "
-              f"x{stage_rate / base_rate:.2f} the baseline; {stage_rate / raw:.1%} of raw")
-        stop(worker)
+        if not args.no_stages:
+            stage_phase(settings, env, tmp, args.shipments, processes, port)
 
         table = transparency.read_table(REPO / "data" / "senae-tracking-transparencia.csv")
         table = transparency.scale_table(table, args.divisor)

@@ -148,31 +148,45 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
                 await crash(exc)
                 raise
 
+    index_tables = {"dai": proc.dai_index, "entrega": proc.entrega_index,
+                    "documento": proc.documento_index, "ruc": proc.ruc_index}
+
     @app.agent(index_topic)
     async def update_indexes(stream: Any) -> None:
-        async for value in stream:
-            message = json.loads(value)
-            key, sid = message["key"].encode(), message["shipment_id"]
-            if message["kind"] == "ruc":
-                entries = dict(proc.ruc_index.get(key) or {})
-                roles = set(entries.get(sid, [])) | {message["role"]}
-                if entries.get(sid) != sorted(roles):
-                    entries[sid] = sorted(roles)
-                    proc.ruc_index[key] = entries
-            else:
-                target = {"dai": proc.dai_index, "entrega": proc.entrega_index,
-                          "documento": proc.documento_index}[message["kind"]]
-                ids = list(target.get(key) or [])
-                if sid not in ids:
-                    target[key] = sorted([*ids, sid])
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            try:
+                changed: dict[str, dict[str, tuple[int, Any]]] = {kind: {} for kind in index_tables}
+                for event in events:
+                    message = json.loads(event.value)
+                    kind, key = message["kind"], message["key"]
+                    pending = changed[kind]
+                    current = pending[key][1] if key in pending else index_tables[kind].get(key.encode())
+                    updated = pipeline.index_update(current, message)
+                    if updated is not None:
+                        pending[key] = (event.message.partition, updated)
+                records = []
+                for kind, table_ in index_tables.items():
+                    records += changelog(table_, changed[kind])
+                await outputs.write_changelog(records)
+            except Exception as exc:
+                await crash(exc)
+                raise
 
     @app.agent(stats_topic)
     async def merge_stats(stream: Any) -> None:
-        async for value in stream:
-            snap = json.loads(value)
-            source = snap.pop("source").encode()
-            if counters.newer(proc.stats.get(source), snap):
-                proc.stats[source] = snap
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            try:
+                newest: dict[str, tuple[int, dict[str, Any]]] = {}
+                for event in events:
+                    snap = json.loads(event.value)
+                    source = snap.pop("source")
+                    current = newest[source][1] if source in newest else proc.stats.get(source.encode())
+                    if counters.newer(current, snap):
+                        newest[source] = (event.message.partition, snap)
+                await outputs.write_changelog(changelog(proc.stats, newest))
+            except Exception as exc:
+                await crash(exc)
+                raise
 
     from senae_tracking.services.processor import views
 

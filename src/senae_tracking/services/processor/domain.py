@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from senae_tracking.shared.catalog import Catalog
@@ -127,7 +128,9 @@ class Outcome:
     replay: bool = False
 
 
+@lru_cache(maxsize=65536)
 def _time(value: str) -> datetime:
+    # The same timeline times are compared on every event of a shipment: parse each once.
     return parse_time(value)
 
 
@@ -358,8 +361,9 @@ def process(catalog: Catalog, state: Shipment | None, event: dict[str, Any], pos
             outcome.anomalies.append(_anomaly(
                 state, parked["event"], tuple(parked["position"]), AFTER_TERMINAL,
                 f"{parked['event']['stage']} still waiting when the shipment ended at {state.stage}"))
-    times = [_time(e["occurred_at"]) for e in state.timeline] + [_time(event["occurred_at"])]
-    _expire(catalog, state, outcome, max(times))
+    if state.pending:
+        times = [_time(e["occurred_at"]) for e in state.timeline] + [_time(event["occurred_at"])]
+        _expire(catalog, state, outcome, max(times))
     return outcome
 
 

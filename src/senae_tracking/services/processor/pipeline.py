@@ -110,6 +110,26 @@ def index_messages(
     return out
 
 
+def index_update(current: Any, message: dict[str, Any]) -> Any:
+    """The new value of a look-up entry after ``message``, or None when it changes nothing.
+
+    DAI, entrega and document entries are sorted lists of shipment ids; RUC entries map each
+    shipment id to its sorted roles. Adding is idempotent, so redelivered messages are harmless.
+    """
+    sid = message["shipment_id"]
+    if message["kind"] == "ruc":
+        entries = dict(current or {})
+        roles = sorted(set(entries.get(sid, [])) | {message["role"]})
+        if entries.get(sid) == roles:
+            return None
+        entries[sid] = roles
+        return entries
+    ids = list(current or [])
+    if sid in ids:
+        return None
+    return sorted([*ids, sid])
+
+
 def plan_stage_batch(
     catalog: Catalog, records: list[Record], get_state: Callable[[str], dict[str, Any] | None],
     get_snapshot: Callable[[str], dict[str, Any] | None], *, advanced_topic: str,
