@@ -1,0 +1,194 @@
+"""The Faust application: topics, tables and agents, built from Settings by :func:`create_app`.
+
+Agents are thin: they hand batches to :mod:`pipeline` and carry out the returned plan in a fixed
+order — send the output messages and wait for the broker's acknowledgements, then write table
+entries to the changelog partition of the *source record* (a batch mixes partitions, so entries are
+written with an explicit partition rather than through Faust's current-event partition).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from senae_tracking.services.processor import counters, pipeline
+from senae_tracking.services.processor.outputs import Outputs
+from senae_tracking.shared import topics
+from senae_tracking.shared.catalog import load_catalog
+from senae_tracking.shared.kafka import Profile, faust_options
+from senae_tracking.shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+APP_ID = "senae-processor"
+#: Events per batch and the longest wait to fill one (seconds); also the latency added at low rates.
+BATCH_SIZE = 1000
+BATCH_WITHIN = 0.1
+COUNT_BATCH_SIZE = 10000
+
+
+@dataclass
+class Processor:
+    """The app and the handles the views and tests need."""
+
+    app: faust.App
+    shipments: Any
+    dai_index: Any
+    entrega_index: Any
+    documento_index: Any
+    ruc_index: Any
+    stage_counters: Any
+    portal_counters: Any
+    stats: Any
+    outputs: Outputs
+    web_port: int
+    web_host: str
+
+
+def _records(events: list[EventT]) -> list[pipeline.Record]:
+    return [pipeline.Record(e.message.topic, e.message.partition, e.message.offset,
+                            e.message.timestamp, e.value) for e in events]
+
+
+def _getter(table: Any) -> Any:
+    """A ``str -> value`` reader of a table with bytes keys."""
+    return lambda key: table.get(key.encode())
+
+
+def _json(value: Any) -> bytes:
+    """Compact UTF-8 JSON, as Faust's json codec reads it back."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def create_app(settings: Settings, profile: Profile, *, web_port: int | None = None,
+               web_host: str = "127.0.0.1") -> Processor:
+    """Build the processor's Faust app; nothing connects until the worker starts it."""
+    catalog = load_catalog()
+    port = web_port or settings.processor_port
+    partitions = settings.kafka_partitions
+    datadir = Path(settings.data_dir) / "processor"
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        APP_ID, **faust_options(settings, profile), store="memory://", datadir=str(datadir),
+        web_port=port, web_host=web_host, web_bind=web_host, canonical_url=f"http://{web_host}:{port}",
+        topic_allow_declare=True, table_cleanup_interval=3600.0, web_in_thread=False,
+    )
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    stage_events = app.topic(topics.STAGE_EVENTS.name, **raw)
+    portal_events = app.topic(topics.ATTENTIONS.name, topics.COMPLAINTS.name, **raw)
+    index_topic = app.topic(f"{APP_ID}-index", internal=True, partitions=partitions, **raw)
+    stats_topic = app.topic(f"{APP_ID}-stats", internal=True, partitions=1, **raw)
+
+    def table(name: str, parts: int = partitions) -> Any:
+        # bytes keys serialize raw, so the router hashes them exactly as producers partition them.
+        return app.Table(name, default=None, partitions=parts, key_type=bytes)
+
+    proc = Processor(
+        app=app, shipments=table("shipments"), dai_index=table("dai-index"),
+        entrega_index=table("entrega-index"), documento_index=table("documento-index"),
+        ruc_index=table("ruc-index"), stage_counters=table("stage-counters"),
+        portal_counters=table("portal-counters"), stats=table("stats", 1),
+        outputs=Outputs(settings, end_markers=profile == "local"), web_port=port, web_host=web_host,
+    )
+    outputs = proc.outputs
+    stats_name = stats_topic.get_topic_name()
+
+    def changelog(table: Any, entries: dict[str, tuple[int, dict[str, Any]]]
+                  ) -> list[tuple[str, bytes, bytes | None, int | None]]:
+        """Apply entries to the table's local store; return the changelog records to write."""
+        topic = table.changelog_topic.get_topic_name()
+        records: list[tuple[str, bytes, bytes | None, int | None]] = []
+        for key, (partition, value) in entries.items():
+            table.data[key.encode()] = value
+            records.append((topic, key.encode(), _json(value), partition))
+        return records
+
+    def stats_records(plan: pipeline.Plan) -> list[tuple[str, bytes, bytes | None, int | None]]:
+        return [(stats_name, b"stats", _json({"source": s, **snap}), None)
+                for s, (_p, snap) in plan.snapshots.items()]
+
+    async def crash(exc: Exception) -> None:
+        # A half-done batch must not be acknowledged: stop the worker, so that a restart
+        # reprocesses from the committed offsets (every effect is idempotent).
+        log.exception("lote fallido, deteniendo el worker / batch failed, stopping the worker")
+        await app.crash(exc)
+
+    @app.agent(stage_events)
+    async def process_stage_events(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            try:
+                plan = pipeline.plan_stage_batch(
+                    catalog, _records(events), _getter(proc.shipments), _getter(proc.stage_counters),
+                    advanced_topic=topics.STAGE_ADVANCED.name,
+                    anomalies_topic=topics.STAGE_ANOMALIES.name, index_topic=index_topic.get_topic_name(),
+                )
+                # Outputs first, acknowledged; then the state that makes their re-emission a no-op.
+                await outputs.send([(t, k.encode(), v, None) for t, k, v in plan.sends]
+                                   + stats_records(plan))
+                await outputs.write_changelog(changelog(proc.stage_counters, plan.snapshots)
+                                              + changelog(proc.shipments, plan.states))
+            except Exception as exc:
+                await crash(exc)
+                raise
+
+    @app.agent(portal_events)
+    async def count_portal_events(stream: Any) -> None:
+        async for events in stream.take_events(COUNT_BATCH_SIZE, within=BATCH_WITHIN):
+            try:
+                plan = pipeline.count_batch(_records(events), _getter(proc.portal_counters))
+                await outputs.send(stats_records(plan))
+                await outputs.write_changelog(changelog(proc.portal_counters, plan.snapshots))
+            except Exception as exc:
+                await crash(exc)
+                raise
+
+    index_tables = {"dai": proc.dai_index, "entrega": proc.entrega_index,
+                    "documento": proc.documento_index, "ruc": proc.ruc_index}
+
+    @app.agent(index_topic)
+    async def update_indexes(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            try:
+                changed: dict[str, dict[str, tuple[int, Any]]] = {kind: {} for kind in index_tables}
+                for event in events:
+                    message = json.loads(event.value)
+                    kind, key = message["kind"], message["key"]
+                    pending = changed[kind]
+                    current = pending[key][1] if key in pending else index_tables[kind].get(key.encode())
+                    updated = pipeline.index_update(current, message)
+                    if updated is not None:
+                        pending[key] = (event.message.partition, updated)
+                records = []
+                for kind, table_ in index_tables.items():
+                    records += changelog(table_, changed[kind])
+                await outputs.write_changelog(records)
+            except Exception as exc:
+                await crash(exc)
+                raise
+
+    @app.agent(stats_topic)
+    async def merge_stats(stream: Any) -> None:
+        async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
+            try:
+                newest: dict[str, tuple[int, dict[str, Any]]] = {}
+                for event in events:
+                    snap = json.loads(event.value)
+                    source = snap.pop("source")
+                    current = newest[source][1] if source in newest else proc.stats.get(source.encode())
+                    if counters.newer(current, snap):
+                        newest[source] = (event.message.partition, snap)
+                await outputs.write_changelog(changelog(proc.stats, newest))
+            except Exception as exc:
+                await crash(exc)
+                raise
+
+    from senae_tracking.services.processor import views
+
+    views.register(proc)
+    return proc

@@ -1,0 +1,67 @@
+"""The output adapter: one aiokafka producer for the processor's records and changelog writes.
+
+Faust's own producer is limited to one record per batch in the ``local`` profile, because the
+embedded broker answers end offsets with the base offset of the *last batch* + 1 and a changelog
+recovered that way would stop short. Sending every output and state record one per batch caps
+throughput, so this producer batches normally and, in the ``local`` profile, ends each burst of
+changelog writes with one tombstone per touched partition sent on its own (after the burst is
+acknowledged): the last batch then holds exactly one record, the reported end offset is right, and
+the tombstone of a key no entry uses deletes nothing. On Apache Kafka no marker is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from mode import Service
+
+from senae_tracking.shared.kafka import aiokafka_producer_options
+from senae_tracking.shared.settings import Settings
+
+#: Key of the end-of-burst tombstones (never a table key: shipment ids start alphanumeric).
+END_MARKER = b"\x00end"
+
+
+class Outputs(Service):
+    """Batched sends that the caller awaits until the broker acknowledged every record."""
+
+    def __init__(self, settings: Settings, *, end_markers: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.end_markers = end_markers
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ensure(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                options = {**aiokafka_producer_options(self.settings), "linger_ms": 2,
+                           "max_batch_size": 1024 * 1024, "request_timeout_ms": 30000}
+                producer = AIOKafkaProducer(**options)
+                await producer.start()
+                self._producer = producer
+            return self._producer
+
+    async def on_stop(self) -> None:
+        """Flush and close the producer."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def send(self, records: list[tuple[str, bytes, bytes | None, int | None]]) -> None:
+        """Send (topic, key, value, partition) records; return once all are acknowledged."""
+        if not records:
+            return
+        producer = await self._ensure()
+        futures = [await producer.send(topic, value, key=key, partition=partition)
+                   for topic, key, value, partition in records]
+        await asyncio.gather(*futures)
+
+    async def write_changelog(self, entries: list[tuple[str, bytes, bytes | None, int | None]]) -> None:
+        """Write (changelog topic, key, value, partition) entries, acknowledged, then end markers."""
+        await self.send(entries)
+        if self.end_markers and entries:
+            touched = sorted({(topic, partition) for topic, _k, _v, partition in entries})
+            await self.send([(topic, END_MARKER, None, partition) for topic, partition in touched])
