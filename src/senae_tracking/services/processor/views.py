@@ -135,7 +135,7 @@ def register(proc: Processor) -> None:
         if not entries:
             return _error(view, 404, f"RUC sin embarques / no shipments for RUC {ruc}", "ruc")
         states = {s["shipment_id"]: s for s in await expand(sorted(entries))}
-        items = [{"shipment_id": sid, "roles": roles, "stage": states.get(sid, {}).get("stage")}
+        items = [{**states.get(sid, {"stage": None}), "shipment_id": sid, "roles": roles}
                  for sid, roles in sorted(entries.items())]
         return view.json({"ruc": ruc, "shipments": items})
 
