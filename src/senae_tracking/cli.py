@@ -102,12 +102,15 @@ def broker(port: int | None, host: str, no_topics: bool) -> None:
     settings = settings_or_exit()
     configure_logging(settings)
     local = LocalBroker(port or settings.broker_port, host)
+    stop_on_sigterm()
     try:
         local.start()
     except (RuntimeError, TimeoutError) as exc:
         message = f"no se pudo iniciar el broker / broker did not start: {exc}"
         raise click.ClickException(message) from exc
-    stop_on_sigterm()
+    except KeyboardInterrupt:
+        local.stop()
+        return
     try:
         if not no_topics:
             admin = admin_client(settings.model_copy(update={"kafka_bootstrap": local.bootstrap}))

@@ -6,11 +6,14 @@ Memory-only storage: data lives as long as the process. Used by ``senae-tracking
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -18,6 +21,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 CLUSTER_ID = "senae-local"
+_PR_SET_PDEATHSIG = 1
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -26,6 +30,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when its parent dies (Linux), so that a
+    parent killed abruptly leaves no broker or service behind; None elsewhere. (Linux ties this
+    to the thread that started the child: start children from a thread that outlives them.)
+
+    libc is loaded here, in the parent, so that the child only makes one system call after fork.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return hook
 
 
 def broker_binary() -> str:
@@ -57,6 +78,7 @@ class LocalBroker:
             [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--cluster-id", CLUSTER_ID, "--storage-engine", "memory://tansu/"],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"},
+            preexec_fn=die_with_parent(),
         )
         self._wait_ready(timeout)
         return self

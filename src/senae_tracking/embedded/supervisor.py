@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from senae_tracking.embedded.broker import die_with_parent
+
 log = logging.getLogger(__name__)
 
 
@@ -49,7 +51,8 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(self._command(args), env=self.env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=die_with_parent())
         child = Child(name, args, process)
         self.children.append(child)
         return child

@@ -89,7 +89,7 @@ def up(broker_port: int | None, mail_port: int, mail_web_port: int, rate: float)
         supervisor.wait_http("portal", f"http://127.0.0.1:{settings.portal_port}/healthz")
         supervisor.wait_http("processor", f"http://127.0.0.1:{settings.processor_port}/stats/monthly")
         if rate > 0:
-            supervisor.start("simulator", ["simulate", "--live", "--url", ingest_url,
+            supervisor.start("simulator", ["simulate", "--url", ingest_url,
                                            "--api-key", api_key.split(",")[0], "--rate", str(rate),
                                            "--ruc", DEMO_RUC])
         _banner(broker.bootstrap, ingest_url, settings, sink, api_key, data)

@@ -18,6 +18,7 @@ from typing import IO, Any
 import click
 
 from senae_tracking.cli import configure_logging, settings_or_exit, stop_on_sigterm
+from senae_tracking.shared.identifiers import check_ruc
 from senae_tracking.shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -150,11 +151,13 @@ def _plain_key(settings: Settings) -> str | None:
               help="Clave / API key (live mode; default the first plain key in SENAE_INGEST_API_KEYS).")
 @click.option("--count", type=click.IntRange(1), default=None, help="Eventos a enviar / stop after N (live).")
 @click.option("--duration", type=click.FloatRange(0), default=None, help="Segundos / stop after S s (live).")
+@click.option("--ruc", "featured", multiple=True,
+              help="Importador destacado / importer RUC given to about 1 in 4 shipments (live).")
 @click.option("--active", type=click.IntRange(1), default=50, show_default=True,
               help="Cargas simultáneas / shipments advancing at once (live mode).")
 def simulate(shipments: int, seed: int, out: Path | None, fmt: str, end: datetime | None, order: str,
              url: str | None, rate: float, api_key: str | None, count: int | None,
-             duration: float | None, active: int) -> None:
+             duration: float | None, active: int, featured: tuple[str, ...]) -> None:
     """Simulador de tráfico / generate realistic stage events to a file, or post them live."""
     from datetime import UTC
 
@@ -169,7 +172,10 @@ def simulate(shipments: int, seed: int, out: Path | None, fmt: str, end: datetim
         if not key:
             raise click.UsageError("falta la clave / --api-key is required (or a plain key in "
                                    "SENAE_INGEST_API_KEYS)")
-        _simulate_live(url, key, rate, seed, count, duration, active)
+        for ruc in featured:
+            if (reason := check_ruc(ruc)) is not None:
+                raise click.BadParameter(f"{ruc}: {reason}", param_hint="--ruc")
+        _simulate_live(url, key, rate, seed, count, duration, active, featured)
         return
     if end is not None and end.tzinfo is None:
         end = end.replace(tzinfo=UTC)
@@ -209,7 +215,7 @@ def _write_events(handle: IO[str], groups: Iterable[Iterable[dict[str, Any]]], f
 
 
 def _simulate_live(url: str, key: str, rate: float, seed: int, count: int | None,
-                   duration: float | None, active: int) -> None:
+                   duration: float | None, active: int, featured: tuple[str, ...]) -> None:
     from senae_tracking.services.ingest.live import LiveError, post_live
     from senae_tracking.services.ingest.simulator import live_events
 
@@ -217,7 +223,7 @@ def _simulate_live(url: str, key: str, rate: float, seed: int, count: int | None
     click.echo(f"Simulador en vivo / live simulator -> {url} at {rate:g} events/s "
                "(Ctrl-C para salir / to stop)", err=True)
     try:
-        stats = post_live(live_events(seed, active=active), url, key, rate, count=count,
+        stats = post_live(live_events(seed, active=active, featured=featured), url, key, rate, count=count,
                           duration=duration)
     except LiveError as exc:
         click.echo(f"Error: {exc}", err=True)

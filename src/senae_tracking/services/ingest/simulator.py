@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -101,8 +101,10 @@ class Simulator:
     """Draws shipments and events from one seeded random generator (reproducible)."""
 
     def __init__(self, seed: int = 0, catalog: Catalog | None = None, importers: int = 200,
-                 agents: int = 40) -> None:
+                 agents: int = 40, featured: Sequence[str] = (), featured_share: float = 0.25) -> None:
         self.rng = random.Random(seed)
+        self._featured = list(featured)
+        self._featured_share = featured_share
         self.catalog = catalog or load_catalog()
         known = [d for d in DISTRICTS if d in self.catalog.districts]
         extra = [d for d in self.catalog.districts if d not in DISTRICTS]
@@ -158,6 +160,8 @@ class Simulator:
                 self._ids.add(shipment_id)
                 break
         importer = self.rng.choice(self._importers)
+        if self._featured and self.rng.random() < self._featured_share:
+            importer = self.rng.choice(self._featured)
         agent = self.rng.choice(self._agents)
         channel = self._choice(CHANNELS)
         mrn = f"CEC{year}{numero.replace('-', '')[:4]}{self.rng.randint(0, 9_999_999):07d}"
@@ -256,14 +260,16 @@ def generate_events(
 
 def live_events(
     seed: int = 0, clock: Callable[[], datetime] | None = None, active: int = 50,
+    featured: Sequence[str] = (),
 ) -> Iterator[dict[str, Any]]:
     """An endless stream of events stamped with the clock's current time, as if happening now.
 
     ``active`` shipments advance at once, interleaved at random; a finished one is replaced by a
-    new one. Each shipment's events follow the catalog order.
+    new one. Each shipment's events follow the catalog order. About a quarter of the shipments
+    belong to the ``featured`` importers (the demo operator), when given.
     """
     now = clock or (lambda: datetime.now(UTC))
-    simulator = Simulator(seed)
+    simulator = Simulator(seed, featured=featured)
     pool: list[tuple[Shipment, int]] = []
     while True:
         while len(pool) < active:
