@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from senae_tracking.services.ingest import domain
-from senae_tracking.services.ingest.fastcheck import stage_event_check
 from senae_tracking.services.ingest.simulator import generate_events
+from senae_tracking.shared import contract
 
 NOW = datetime(2025, 3, 20, 12, 0, tzinfo=UTC)
 
@@ -42,7 +42,8 @@ def test_time_rules() -> None:
 def test_validate_events_reports_index_and_field() -> None:
     events = generate_events(3, seed=1, end=NOW)
     bad = {**events[1], "distrito": "999"}
-    valid, errors = domain.validate_events([events[0], bad], NOW, stage_event_check())
+    check = contract.fast_check(contract.STAGE_EVENT)
+    valid, errors = domain.validate_events([events[0], bad], NOW, check)
     assert [i for i, _ in valid] == [0]
     assert [(e.index, e.field) for e in errors] == [(1, "distrito")]
 

@@ -24,7 +24,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from senae_tracking import __version__
 from senae_tracking.services.ingest import domain
-from senae_tracking.services.ingest.fastcheck import stage_event_check
 from senae_tracking.services.ingest.publisher import BrokerUnavailable, Publisher
 from senae_tracking.shared import contract
 from senae_tracking.shared.settings import Settings
@@ -113,7 +112,7 @@ class IngestState:
         self.key_hashes = settings.ingest_key_hashes
         self.recent = domain.RecentIds()
         self.recent_lock = threading.Lock()
-        self.fast_check = stage_event_check()
+        self.fast_check = contract.fast_check(contract.STAGE_EVENT)
 
 
 def create_app(

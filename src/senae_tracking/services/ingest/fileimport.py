@@ -19,7 +19,7 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from senae_tracking.services.ingest import domain
-from senae_tracking.services.ingest.fastcheck import stage_event_check
+from senae_tracking.shared import contract
 
 #: Events published per producer flush.
 CHUNK = 2000
@@ -136,7 +136,7 @@ def import_file(
     kind = file_format(path, fmt)
     result = ImportResult()
     recent = domain.RecentIds()
-    fast_check = stage_event_check()
+    fast_check = contract.fast_check(contract.STAGE_EVENT)
     rejected_path = rejected_path_for(path)
     rejected_out: IO[str] | None = None
     pending: list[dict[str, Any]] = []
