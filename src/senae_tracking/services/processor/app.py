@@ -19,6 +19,7 @@ from faust.types import EventT
 
 from senae_tracking.services.processor import counters, pipeline
 from senae_tracking.services.processor.outputs import Outputs
+from senae_tracking.services.processor.portal_counts import PortalCounter
 from senae_tracking.shared import topics
 from senae_tracking.shared.catalog import load_catalog
 from senae_tracking.shared.kafka import Profile, faust_options
@@ -30,7 +31,6 @@ APP_ID = "senae-processor"
 #: Events per batch and the longest wait to fill one (seconds); also the latency added at low rates.
 BATCH_SIZE = 1000
 BATCH_WITHIN = 0.1
-COUNT_BATCH_SIZE = 10000
 
 
 @dataclass
@@ -44,9 +44,9 @@ class Processor:
     documento_index: Any
     ruc_index: Any
     stage_counters: Any
-    portal_counters: Any
     stats: Any
     outputs: Outputs
+    portal_counter: PortalCounter
     web_port: int
     web_host: str
 
@@ -78,10 +78,10 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         APP_ID, **faust_options(settings, profile), store="memory://", datadir=str(datadir),
         web_port=port, web_host=web_host, web_bind=web_host, canonical_url=f"http://{web_host}:{port}",
         topic_allow_declare=True, table_cleanup_interval=3600.0, web_in_thread=False,
+        stream_buffer_maxsize=32768, broker_max_poll_records=10000,
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     stage_events = app.topic(topics.STAGE_EVENTS.name, **raw)
-    portal_events = app.topic(topics.ATTENTIONS.name, topics.COMPLAINTS.name, **raw)
     index_topic = app.topic(f"{APP_ID}-index", internal=True, partitions=partitions, **raw)
     stats_topic = app.topic(f"{APP_ID}-stats", internal=True, partitions=1, **raw)
 
@@ -92,11 +92,11 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
     proc = Processor(
         app=app, shipments=table("shipments"), dai_index=table("dai-index"),
         entrega_index=table("entrega-index"), documento_index=table("documento-index"),
-        ruc_index=table("ruc-index"), stage_counters=table("stage-counters"),
-        portal_counters=table("portal-counters"), stats=table("stats", 1),
-        outputs=Outputs(settings, end_markers=profile == "local"), web_port=port, web_host=web_host,
+        ruc_index=table("ruc-index"), stage_counters=table("stage-counters"), stats=table("stats", 1),
+        outputs=(outputs := Outputs(settings, end_markers=profile == "local")),
+        portal_counter=PortalCounter(settings, outputs, stats_topic.get_topic_name()),
+        web_port=port, web_host=web_host,
     )
-    outputs = proc.outputs
     stats_name = stats_topic.get_topic_name()
 
     def changelog(table: Any, entries: dict[str, tuple[int, dict[str, Any]]]
@@ -137,17 +137,6 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
                 await crash(exc)
                 raise
 
-    @app.agent(portal_events)
-    async def count_portal_events(stream: Any) -> None:
-        async for events in stream.take_events(COUNT_BATCH_SIZE, within=BATCH_WITHIN):
-            try:
-                plan = pipeline.count_batch(_records(events), _getter(proc.portal_counters))
-                await outputs.send(stats_records(plan))
-                await outputs.write_changelog(changelog(proc.portal_counters, plan.snapshots))
-            except Exception as exc:
-                await crash(exc)
-                raise
-
     index_tables = {"dai": proc.dai_index, "entrega": proc.entrega_index,
                     "documento": proc.documento_index, "ruc": proc.ruc_index}
 
@@ -157,6 +146,8 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
             try:
                 changed: dict[str, dict[str, tuple[int, Any]]] = {kind: {} for kind in index_tables}
                 for event in events:
+                    if event.value is None:
+                        continue
                     message = json.loads(event.value)
                     kind, key = message["kind"], message["key"]
                     pending = changed[kind]
@@ -178,6 +169,8 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
             try:
                 newest: dict[str, tuple[int, dict[str, Any]]] = {}
                 for event in events:
+                    if event.value is None:
+                        continue
                     snap = json.loads(event.value)
                     source = snap.pop("source")
                     current = newest[source][1] if source in newest else proc.stats.get(source.encode())
