@@ -8,13 +8,14 @@ written with an explicit partition rather than through Faust's current-event par
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
+import orjson
 from faust.types import EventT
 
 from senae_tracking.services.processor import counters, pipeline
@@ -63,7 +64,7 @@ def _getter(table: Any) -> Any:
 
 def _json(value: Any) -> bytes:
     """Compact UTF-8 JSON, as Faust's json codec reads it back."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return orjson.dumps(value)
 
 
 def create_app(settings: Settings, profile: Profile, *, web_port: int | None = None,
@@ -113,11 +114,14 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         return [(stats_name, b"stats", _json({"source": s, **snap}), None)
                 for s, (_p, snap) in plan.snapshots.items()]
 
-    async def crash(exc: Exception) -> None:
-        # A half-done batch must not be acknowledged: stop the worker, so that a restart
-        # reprocesses from the committed offsets (every effect is idempotent).
-        log.exception("lote fallido, deteniendo el worker / batch failed, stopping the worker")
-        await app.crash(exc)
+    def crash(exc: BaseException) -> NoReturn:
+        # Faust's take_events acknowledges a batch when its loop is left, even by an exception, and
+        # a later commit would skip the unfinished batch. Exit at once instead, like a kill: nothing
+        # more is committed and the restarted worker reprocesses the batch (effects are idempotent).
+        log.critical("lote fallido, el worker termina / batch failed, the worker exits: %r", exc,
+                     exc_info=exc)
+        logging.shutdown()
+        os._exit(70)
 
     @app.agent(stage_events)
     async def process_stage_events(stream: Any) -> None:
@@ -133,9 +137,8 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
                                    + stats_records(plan))
                 await outputs.write_changelog(changelog(proc.stage_counters, plan.snapshots)
                                               + changelog(proc.shipments, plan.states))
-            except Exception as exc:
-                await crash(exc)
-                raise
+            except BaseException as exc:
+                crash(exc)
 
     index_tables = {"dai": proc.dai_index, "entrega": proc.entrega_index,
                     "documento": proc.documento_index, "ruc": proc.ruc_index}
@@ -148,7 +151,7 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
                 for event in events:
                     if event.value is None:
                         continue
-                    message = json.loads(event.value)
+                    message = orjson.loads(event.value)
                     kind, key = message["kind"], message["key"]
                     pending = changed[kind]
                     current = pending[key][1] if key in pending else index_tables[kind].get(key.encode())
@@ -159,9 +162,8 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
                 for kind, table_ in index_tables.items():
                     records += changelog(table_, changed[kind])
                 await outputs.write_changelog(records)
-            except Exception as exc:
-                await crash(exc)
-                raise
+            except BaseException as exc:
+                crash(exc)
 
     @app.agent(stats_topic)
     async def merge_stats(stream: Any) -> None:
@@ -171,15 +173,14 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
                 for event in events:
                     if event.value is None:
                         continue
-                    snap = json.loads(event.value)
+                    snap = orjson.loads(event.value)
                     source = snap.pop("source")
                     current = newest[source][1] if source in newest else proc.stats.get(source.encode())
                     if counters.newer(current, snap):
                         newest[source] = (event.message.partition, snap)
                 await outputs.write_changelog(changelog(proc.stats, newest))
-            except Exception as exc:
-                await crash(exc)
-                raise
+            except BaseException as exc:
+                crash(exc)
 
     from senae_tracking.services.processor import views
 

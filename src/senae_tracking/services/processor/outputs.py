@@ -45,10 +45,10 @@ class Outputs(Service):
             return self._producer
 
     async def on_stop(self) -> None:
-        """Flush and close the producer."""
+        """Flush the producer. It is not closed: the worker stops its services before the app, whose
+        agents may still finish a batch through it; the process exit releases it."""
         if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+            await self._producer.flush()
 
     async def send(self, records: list[tuple[str, bytes, bytes | None, int | None]]) -> None:
         """Send (topic, key, value, partition) records; return once all are acknowledged."""

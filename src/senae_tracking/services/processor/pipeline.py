@@ -10,13 +10,14 @@ messages with the same derived event ids, when it did not.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from senae_tracking.services.processor import counters, domain
 from senae_tracking.shared.catalog import Catalog
@@ -53,13 +54,13 @@ class Plan:
 
 
 def _json(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return orjson.dumps(value)
 
 
 def decode_stage_event(catalog: Catalog, raw: bytes) -> dict[str, Any] | None:
     """The event if it has what the state machine needs (ingest validated it fully), else None."""
     try:
-        event = json.loads(raw)
+        event = orjson.loads(raw)
         ok = (isinstance(event, dict) and isinstance(event.get("event_id"), str)
               and _UUID.match(event["event_id"]) is not None
               and isinstance(event.get("shipment_id"), str) and _SHIPMENT.match(event["shipment_id"])
@@ -69,7 +70,7 @@ def decode_stage_event(catalog: Catalog, raw: bytes) -> dict[str, Any] | None:
             if event["stage"] == "DAI_ACEPTADA" and event.get("canal") not in catalog.channels:
                 return None
             return event
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, orjson.JSONDecodeError):
         pass
     return None
 
@@ -188,7 +189,7 @@ def _occurred_at(raw: bytes) -> str:
         end = raw.find(b'"', start + len(_OCCURRED))
         if end > 0:
             return raw[start + len(_OCCURRED):end].decode()
-    value = json.loads(raw)["occurred_at"]
+    value = orjson.loads(raw)["occurred_at"]
     if not isinstance(value, str):
         raise ValueError("occurred_at must be a string")
     return value

@@ -17,10 +17,10 @@ snapshots are reloaded from the counts topic (read to its end; the end-of-burst 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
@@ -101,7 +101,7 @@ class PortalCounter(Service):
                 for records in (await reader.getmany(tp, timeout_ms=1000)).values():
                     for record in records:
                         if record.key != END_MARKER and record.value is not None:
-                            snapshots[record.key.decode()] = json.loads(record.value)
+                            snapshots[record.key.decode()] = orjson.loads(record.value)
             self.snapshots = snapshots
         finally:
             await reader.stop()
@@ -109,12 +109,19 @@ class PortalCounter(Service):
     async def _run(self) -> None:
         consumer = self._consumer
         assert consumer is not None
-        while not self.should_stop:
-            batches = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
-            if not batches:
-                continue
-            async with self.lock:
-                await self._handle(consumer, batches)
+        try:
+            while not self.should_stop:
+                batches = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
+                if not batches:
+                    continue
+                async with self.lock:
+                    await self._handle(consumer, batches)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Stop the worker rather than count on silently: a restart resumes from the snapshots.
+            log.exception("conteo detenido / counting failed")
+            await self.crash(exc)
 
     async def _handle(self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Any]]) -> None:
         assigned = consumer.assignment()
@@ -125,9 +132,9 @@ class PortalCounter(Service):
         stats_records: list[tuple[str, bytes, bytes | None, int | None]] = []
         for source, (_partition, snap) in plan.snapshots.items():
             self.snapshots[source] = snap
-            body = json.dumps(snap, separators=(",", ":")).encode()
+            body = orjson.dumps(snap)
             snapshot_records.append((COUNTS.name, source.encode(), body, 0))
-            stats = json.dumps({"source": source, **snap}, separators=(",", ":")).encode()
+            stats = orjson.dumps({"source": source, **snap})
             stats_records.append((self.stats_topic, b"stats", stats, None))
         await self.outputs.send(stats_records)
         await self.outputs.write_changelog(snapshot_records)
