@@ -197,6 +197,7 @@ def main() -> None:
     parser.add_argument("--shipments", type=int, default=12000, help="shipments (about 9 events each)")
     parser.add_argument("--divisor", type=int, default=1, help="divide the attentions (1 = full log)")
     parser.add_argument("--no-stages", action="store_true", help="only the attention log")
+    parser.add_argument("--no-log", action="store_true", help="only the stage events")
     parser.add_argument("--baseline-worker", nargs=2, metavar=("BOOTSTRAP", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_worker:
@@ -220,6 +221,8 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         if not args.no_stages:
             stage_phase(settings, env, tmp, args.shipments, processes, port)
+        if args.no_log:
+            return
 
         table = transparency.read_table(REPO / "data" / "senae-tracking-transparencia.csv")
         table = transparency.scale_table(table, args.divisor)
