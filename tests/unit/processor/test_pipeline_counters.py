@@ -31,7 +31,7 @@ class Store:
 
     def run(self, batch: list[pipeline.Record]) -> pipeline.Plan:
         plan = pipeline.plan_stage_batch(CAT, batch, self.states.get, self.snapshots.get,
-                                         advanced_topic="adv", anomalies_topic="ano", index_topic="idx")
+                                         advanced_topic="adv", anomalies_topic="ano")
         self.sent += plan.sends
         self.states.update({k: v for k, (_p, v) in plan.states.items()})
         self.snapshots.update({k: v for k, (_p, v) in plan.snapshots.items()})
@@ -86,7 +86,7 @@ def test_invalid_records_are_skipped() -> None:
            pipeline.Record(topics.STAGE_EVENTS.name, 0, 1, None, b'{"stage": "NOPE"}')]
     empty: dict[str, Any] = {}
     plan = pipeline.plan_stage_batch(CAT, bad, empty.get, empty.get, advanced_topic="a",
-                                     anomalies_topic="b", index_topic="c")
+                                     anomalies_topic="b")
     assert plan.invalid == 2 and plan.sends == []
 
 

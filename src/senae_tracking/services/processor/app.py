@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import faust
 import orjson
+from aiokafka.partitioner import murmur2
 from faust.types import EventT
 
 from senae_tracking.services.processor import counters, pipeline
@@ -99,6 +100,7 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         web_port=port, web_host=web_host,
     )
     stats_name = stats_topic.get_topic_name()
+    index_name = index_topic.get_topic_name()
 
     def changelog(table: Any, entries: dict[str, tuple[int, dict[str, Any]]]
                   ) -> list[tuple[str, bytes, bytes | None, int | None]]:
@@ -123,6 +125,16 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         logging.shutdown()
         os._exit(70)
 
+    def index_records(plan: pipeline.Plan) -> list[tuple[str, bytes, bytes | None, int | None]]:
+        """Look-up entries, one message per index partition (the partition each key hashes to),
+        so that the index agent handles a few messages per batch instead of one per key."""
+        by_partition: dict[int, list[dict[str, Any]]] = {}
+        for entry in plan.index_entries:
+            partition = (murmur2(entry["key"].encode()) & 0x7FFFFFFF) % partitions
+            by_partition.setdefault(partition, []).append(entry)
+        return [(index_name, b"index", _json({"entries": entries}), partition)
+                for partition, entries in sorted(by_partition.items())]
+
     @app.agent(stage_events)
     async def process_stage_events(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
@@ -130,11 +142,11 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
                 plan = pipeline.plan_stage_batch(
                     catalog, _records(events), _getter(proc.shipments), _getter(proc.stage_counters),
                     advanced_topic=topics.STAGE_ADVANCED.name,
-                    anomalies_topic=topics.STAGE_ANOMALIES.name, index_topic=index_topic.get_topic_name(),
+                    anomalies_topic=topics.STAGE_ANOMALIES.name,
                 )
                 # Outputs first, acknowledged; then the state that makes their re-emission a no-op.
                 await outputs.send([(t, k.encode(), v, None) for t, k, v in plan.sends]
-                                   + stats_records(plan))
+                                   + stats_records(plan) + index_records(plan))
                 await outputs.write_changelog(changelog(proc.stage_counters, plan.snapshots)
                                               + changelog(proc.shipments, plan.states))
             except BaseException as exc:
@@ -151,13 +163,14 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
                 for event in events:
                     if event.value is None:
                         continue
-                    message = orjson.loads(event.value)
-                    kind, key = message["kind"], message["key"]
-                    pending = changed[kind]
-                    current = pending[key][1] if key in pending else index_tables[kind].get(key.encode())
-                    updated = pipeline.index_update(current, message)
-                    if updated is not None:
-                        pending[key] = (event.message.partition, updated)
+                    for message in orjson.loads(event.value)["entries"]:
+                        kind, key = message["kind"], message["key"]
+                        pending = changed[kind]
+                        current = (pending[key][1] if key in pending
+                                   else index_tables[kind].get(key.encode()))
+                        updated = pipeline.index_update(current, message)
+                        if updated is not None:
+                            pending[key] = (event.message.partition, updated)
                 records = []
                 for kind, table_ in index_tables.items():
                     records += changelog(table_, changed[kind])

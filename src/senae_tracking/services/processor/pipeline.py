@@ -48,6 +48,7 @@ class Plan:
     """What a batch produced: messages to send first, then table entries to write."""
 
     sends: list[tuple[str, str, bytes]] = field(default_factory=list)
+    index_entries: list[dict[str, Any]] = field(default_factory=list)
     states: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     snapshots: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     invalid: int = 0
@@ -134,7 +135,7 @@ def index_update(current: Any, message: dict[str, Any]) -> Any:
 def plan_stage_batch(
     catalog: Catalog, records: list[Record], get_state: Callable[[str], dict[str, Any] | None],
     get_snapshot: Callable[[str], dict[str, Any] | None], *, advanced_topic: str,
-    anomalies_topic: str, index_topic: str,
+    anomalies_topic: str,
 ) -> Plan:
     """Run the state machine over a batch of stage-event records, in order."""
     plan = Plan()
@@ -161,8 +162,7 @@ def plan_stage_batch(
         for message in outcome.anomalies:
             plan.sends.append((anomalies_topic, sid, _json(message)))
         if not outcome.replay:
-            for key, message in index_messages(before, after):
-                plan.sends.append((index_topic, key, _json(message)))
+            plan.index_entries.extend(message for _key, message in index_messages(before, after))
             changed[sid] = record.partition
         source = source_key(record)
         snap = plan.snapshots[source][1] if source in plan.snapshots else _copy(get_snapshot(source))
