@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
@@ -139,3 +140,22 @@ def test_two_workers_give_the_same_final_state_as_one(private_settings: Settings
         for worker in pair:
             worker.kill()
         broker.stop()
+
+
+def test_clean_stop_and_restart_emit_nothing_twice(private_settings: Settings, workers) -> None:
+    first_batch = workload.interleaved(20)
+    later = [e for i in range(20, 26) for e in workload.shipment_events(i)]
+    worker = workers()
+    produce(private_settings, topics.STAGE_EVENTS.name, [(e["shipment_id"], e) for e in first_batch])
+    worker.wait_for("/stats/stages", counted(worker, len(first_batch)))
+    worker.kill(signal.SIGTERM)  # clean stop: the broker may still redeliver the last records
+    assert worker.process is not None and worker.process.returncode is not None
+    again = workers()
+    produce(private_settings, topics.STAGE_EVENTS.name, [(e["shipment_id"], e) for e in later])
+    again.wait_for("/stats/stages", counted(again, len(first_batch) + len(later)))
+    time.sleep(2)
+    assert total_entries(again) == len(first_batch) + len(later)
+    advanced = read_all(private_settings, topics.STAGE_ADVANCED.name, len(first_batch) + len(later))
+    ids = [a["event_id"] for a in advanced]
+    assert len(ids) == len(set(ids)) == len(first_batch) + len(later)
+    assert read_all(private_settings, topics.STAGE_ANOMALIES.name, 0, timeout=3) == []

@@ -8,17 +8,20 @@ written with an explicit partition rather than through Faust's current-event par
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
+import orjson
+from aiokafka.partitioner import murmur2
 from faust.types import EventT
 
 from senae_tracking.services.processor import counters, pipeline
 from senae_tracking.services.processor.outputs import Outputs
+from senae_tracking.services.processor.portal_counts import PortalCounter
 from senae_tracking.shared import topics
 from senae_tracking.shared.catalog import load_catalog
 from senae_tracking.shared.kafka import Profile, faust_options
@@ -30,7 +33,6 @@ APP_ID = "senae-processor"
 #: Events per batch and the longest wait to fill one (seconds); also the latency added at low rates.
 BATCH_SIZE = 1000
 BATCH_WITHIN = 0.1
-COUNT_BATCH_SIZE = 10000
 
 
 @dataclass
@@ -44,9 +46,9 @@ class Processor:
     documento_index: Any
     ruc_index: Any
     stage_counters: Any
-    portal_counters: Any
     stats: Any
     outputs: Outputs
+    portal_counter: PortalCounter
     web_port: int
     web_host: str
 
@@ -63,7 +65,7 @@ def _getter(table: Any) -> Any:
 
 def _json(value: Any) -> bytes:
     """Compact UTF-8 JSON, as Faust's json codec reads it back."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return orjson.dumps(value)
 
 
 def create_app(settings: Settings, profile: Profile, *, web_port: int | None = None,
@@ -78,10 +80,10 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         APP_ID, **faust_options(settings, profile), store="memory://", datadir=str(datadir),
         web_port=port, web_host=web_host, web_bind=web_host, canonical_url=f"http://{web_host}:{port}",
         topic_allow_declare=True, table_cleanup_interval=3600.0, web_in_thread=False,
+        stream_buffer_maxsize=32768, broker_max_poll_records=10000,
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     stage_events = app.topic(topics.STAGE_EVENTS.name, **raw)
-    portal_events = app.topic(topics.ATTENTIONS.name, topics.COMPLAINTS.name, **raw)
     index_topic = app.topic(f"{APP_ID}-index", internal=True, partitions=partitions, **raw)
     stats_topic = app.topic(f"{APP_ID}-stats", internal=True, partitions=1, **raw)
 
@@ -92,12 +94,13 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
     proc = Processor(
         app=app, shipments=table("shipments"), dai_index=table("dai-index"),
         entrega_index=table("entrega-index"), documento_index=table("documento-index"),
-        ruc_index=table("ruc-index"), stage_counters=table("stage-counters"),
-        portal_counters=table("portal-counters"), stats=table("stats", 1),
-        outputs=Outputs(settings, end_markers=profile == "local"), web_port=port, web_host=web_host,
+        ruc_index=table("ruc-index"), stage_counters=table("stage-counters"), stats=table("stats", 1),
+        outputs=(outputs := Outputs(settings, end_markers=profile == "local")),
+        portal_counter=PortalCounter(settings, outputs, stats_topic.get_topic_name()),
+        web_port=port, web_host=web_host,
     )
-    outputs = proc.outputs
     stats_name = stats_topic.get_topic_name()
+    index_name = index_topic.get_topic_name()
 
     def changelog(table: Any, entries: dict[str, tuple[int, dict[str, Any]]]
                   ) -> list[tuple[str, bytes, bytes | None, int | None]]:
@@ -113,11 +116,24 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         return [(stats_name, b"stats", _json({"source": s, **snap}), None)
                 for s, (_p, snap) in plan.snapshots.items()]
 
-    async def crash(exc: Exception) -> None:
-        # A half-done batch must not be acknowledged: stop the worker, so that a restart
-        # reprocesses from the committed offsets (every effect is idempotent).
-        log.exception("lote fallido, deteniendo el worker / batch failed, stopping the worker")
-        await app.crash(exc)
+    def crash(exc: BaseException) -> NoReturn:
+        # Faust's take_events acknowledges a batch when its loop is left, even by an exception, and
+        # a later commit would skip the unfinished batch. Exit at once instead, like a kill: nothing
+        # more is committed and the restarted worker reprocesses the batch (effects are idempotent).
+        log.critical("lote fallido, el worker termina / batch failed, the worker exits: %r", exc,
+                     exc_info=exc)
+        logging.shutdown()
+        os._exit(70)
+
+    def index_records(plan: pipeline.Plan) -> list[tuple[str, bytes, bytes | None, int | None]]:
+        """Look-up entries, one message per index partition (the partition each key hashes to),
+        so that the index agent handles a few messages per batch instead of one per key."""
+        by_partition: dict[int, list[dict[str, Any]]] = {}
+        for entry in plan.index_entries:
+            partition = (murmur2(entry["key"].encode()) & 0x7FFFFFFF) % partitions
+            by_partition.setdefault(partition, []).append(entry)
+        return [(index_name, b"index", _json({"entries": entries}), partition)
+                for partition, entries in sorted(by_partition.items())]
 
     @app.agent(stage_events)
     async def process_stage_events(stream: Any) -> None:
@@ -126,27 +142,15 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
                 plan = pipeline.plan_stage_batch(
                     catalog, _records(events), _getter(proc.shipments), _getter(proc.stage_counters),
                     advanced_topic=topics.STAGE_ADVANCED.name,
-                    anomalies_topic=topics.STAGE_ANOMALIES.name, index_topic=index_topic.get_topic_name(),
+                    anomalies_topic=topics.STAGE_ANOMALIES.name,
                 )
                 # Outputs first, acknowledged; then the state that makes their re-emission a no-op.
                 await outputs.send([(t, k.encode(), v, None) for t, k, v in plan.sends]
-                                   + stats_records(plan))
+                                   + stats_records(plan) + index_records(plan))
                 await outputs.write_changelog(changelog(proc.stage_counters, plan.snapshots)
                                               + changelog(proc.shipments, plan.states))
-            except Exception as exc:
-                await crash(exc)
-                raise
-
-    @app.agent(portal_events)
-    async def count_portal_events(stream: Any) -> None:
-        async for events in stream.take_events(COUNT_BATCH_SIZE, within=BATCH_WITHIN):
-            try:
-                plan = pipeline.count_batch(_records(events), _getter(proc.portal_counters))
-                await outputs.send(stats_records(plan))
-                await outputs.write_changelog(changelog(proc.portal_counters, plan.snapshots))
-            except Exception as exc:
-                await crash(exc)
-                raise
+            except BaseException as exc:
+                crash(exc)
 
     index_tables = {"dai": proc.dai_index, "entrega": proc.entrega_index,
                     "documento": proc.documento_index, "ruc": proc.ruc_index}
@@ -157,20 +161,22 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
             try:
                 changed: dict[str, dict[str, tuple[int, Any]]] = {kind: {} for kind in index_tables}
                 for event in events:
-                    message = json.loads(event.value)
-                    kind, key = message["kind"], message["key"]
-                    pending = changed[kind]
-                    current = pending[key][1] if key in pending else index_tables[kind].get(key.encode())
-                    updated = pipeline.index_update(current, message)
-                    if updated is not None:
-                        pending[key] = (event.message.partition, updated)
+                    if event.value is None:
+                        continue
+                    for message in orjson.loads(event.value)["entries"]:
+                        kind, key = message["kind"], message["key"]
+                        pending = changed[kind]
+                        current = (pending[key][1] if key in pending
+                                   else index_tables[kind].get(key.encode()))
+                        updated = pipeline.index_update(current, message)
+                        if updated is not None:
+                            pending[key] = (event.message.partition, updated)
                 records = []
                 for kind, table_ in index_tables.items():
                     records += changelog(table_, changed[kind])
                 await outputs.write_changelog(records)
-            except Exception as exc:
-                await crash(exc)
-                raise
+            except BaseException as exc:
+                crash(exc)
 
     @app.agent(stats_topic)
     async def merge_stats(stream: Any) -> None:
@@ -178,15 +184,16 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
             try:
                 newest: dict[str, tuple[int, dict[str, Any]]] = {}
                 for event in events:
-                    snap = json.loads(event.value)
+                    if event.value is None:
+                        continue
+                    snap = orjson.loads(event.value)
                     source = snap.pop("source")
                     current = newest[source][1] if source in newest else proc.stats.get(source.encode())
                     if counters.newer(current, snap):
                         newest[source] = (event.message.partition, snap)
                 await outputs.write_changelog(changelog(proc.stats, newest))
-            except Exception as exc:
-                await crash(exc)
-                raise
+            except BaseException as exc:
+                crash(exc)
 
     from senae_tracking.services.processor import views
 

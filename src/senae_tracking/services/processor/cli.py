@@ -46,8 +46,8 @@ def worker(web_port: int | None, web_host: str) -> None:
                    err=True)
         sys.exit(1)
     proc = create_app(settings, profile, web_port=web_port, web_host=web_host)
-    faust_worker = faust.Worker(proc.app, proc.outputs, loglevel=settings.log_level, redirect_stdouts=False,
-                                quiet=True)
+    faust_worker = faust.Worker(proc.app, proc.outputs, proc.portal_counter, loglevel=settings.log_level,
+                                redirect_stdouts=False, quiet=True)
     # Faust's terminal spinner switches on per-message debug logging, which costs throughput.
     faust_worker.spinner = None
     logging.getLogger("faust").setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))

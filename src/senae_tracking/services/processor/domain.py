@@ -28,7 +28,7 @@ current stage back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -90,7 +90,7 @@ class Shipment:
 
     def to_dict(self) -> dict[str, Any]:
         """The state as a JSON-ready dict (shares its lists: treat both as read-only)."""
-        return {name: getattr(self, name) for name in _FIELDS}
+        return dict(self.__dict__)
 
     def copy(self) -> Shipment:
         """A copy that can be changed without touching this one (timeline and pending entries are
@@ -113,9 +113,6 @@ class Shipment:
     def identifiers(self) -> dict[str, Any]:
         """The identifiers known so far (only those set)."""
         return {k: getattr(self, k) for k in IDENTIFIERS if getattr(self, k) is not None}
-
-
-_FIELDS = tuple(f.name for f in fields(Shipment))
 
 
 @dataclass

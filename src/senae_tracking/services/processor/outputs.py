@@ -3,10 +3,11 @@
 Faust's own producer is limited to one record per batch in the ``local`` profile, because the
 embedded broker answers end offsets with the base offset of the *last batch* + 1 and a changelog
 recovered that way would stop short. Sending every output and state record one per batch caps
-throughput, so this producer batches normally and, in the ``local`` profile, ends each burst of
-changelog writes with one tombstone per touched partition sent on its own (after the burst is
-acknowledged): the last batch then holds exactly one record, the reported end offset is right, and
-the tombstone of a key no entry uses deletes nothing. On Apache Kafka no marker is written.
+throughput, so this producer builds one batch per partition and, in the ``local`` profile, ends
+each burst of changelog writes with one tombstone per touched partition, sent as a batch of its
+own after the burst is acknowledged: the last batch then holds exactly one record, the reported
+end offset is right, and the tombstone of a key no entry uses deletes nothing. On Apache Kafka no
+marker is written.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from mode import Service
 
 from senae_tracking.shared.kafka import aiokafka_producer_options
@@ -32,6 +34,7 @@ class Outputs(Service):
         self.settings = settings
         self.end_markers = end_markers
         self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[str, list[int]] = {}
         self._lock = asyncio.Lock()
 
     async def _ensure(self) -> AIOKafkaProducer:
@@ -45,18 +48,42 @@ class Outputs(Service):
             return self._producer
 
     async def on_stop(self) -> None:
-        """Flush and close the producer."""
+        """Flush the producer. It is not closed: the worker stops its services before the app, whose
+        agents may still finish a batch through it; the process exit releases it."""
         if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+            await self._producer.flush()
+
+    async def _partition(self, producer: AIOKafkaProducer, topic: str, key: bytes) -> int:
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = sorted(await producer.partitions_for(topic))
+            self._partitions[topic] = partitions
+        # The Java client's (and aiokafka's, kafka-python's) default partitioner.
+        return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
     async def send(self, records: list[tuple[str, bytes, bytes | None, int | None]]) -> None:
-        """Send (topic, key, value, partition) records; return once all are acknowledged."""
+        """Send (topic, key, value, partition) records; return once all are acknowledged.
+
+        Records are appended to one batch per partition (cheaper than one ``send`` each); a
+        partition of None means the key's default partition.
+        """
         if not records:
             return
         producer = await self._ensure()
-        futures = [await producer.send(topic, value, key=key, partition=partition)
-                   for topic, key, value, partition in records]
+        batches: dict[tuple[str, int], list[Any]] = {}
+        futures = []
+        for topic, key, value, partition in records:
+            if partition is None:
+                partition = await self._partition(producer, topic, key)
+            open_batches = batches.setdefault((topic, partition), [])
+            if not open_batches or open_batches[-1].append(key=key, value=value, timestamp=None) is None:
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+                open_batches.append(batch)
+        for (topic, partition), built in batches.items():
+            for batch in built:
+                batch.close()
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*futures)
 
     async def write_changelog(self, entries: list[tuple[str, bytes, bytes | None, int | None]]) -> None:
