@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from typing import Any
 import httpx
 
 from senae_tracking.embedded.broker import LocalBroker, free_port
+from senae_tracking.embedded.supervisor import stop_process
 from senae_tracking.services.ingest.fileimport import import_file
 from senae_tracking.services.ingest.publisher import Publisher
 from senae_tracking.services.ingest.simulator import generate_events
@@ -150,12 +150,8 @@ def main() -> None:
         print(f"file import (JSONL)       : {file_rate:10,.0f} events/s   ({file_rate / raw:5.1%} of raw)")
         print(f"target: batch >= 50% of raw -> {'met' if batch >= 0.5 * raw else 'NOT met'}")
     finally:
-        if server is not None and server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+        if server is not None:
+            stop_process(server)
         broker.stop()
 
 

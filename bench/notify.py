@@ -24,7 +24,6 @@ import asyncio
 import multiprocessing
 import os
 import queue
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from tests.support.notifier import stage_advanced, unique_ruc  # noqa: E402
 from tests.support.smtp import SmtpSink  # noqa: E402
 
 from senae_tracking.embedded.broker import LocalBroker, free_port  # noqa: E402
+from senae_tracking.embedded.supervisor import stop_process  # noqa: E402
 from senae_tracking.shared.db import make_engine  # noqa: E402
 from senae_tracking.shared.kafka import admin_client, make_producer  # noqa: E402
 from senae_tracking.shared.migrations import upgrade  # noqa: E402
@@ -224,13 +224,8 @@ def main() -> None:
               f"{raw_rate:,.0f} e-mails/s; "
               f"notifier / raw = {notifier_rate / raw_rate:.2f}")
     finally:
-        if process is not None and process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        if process is not None:
+            stop_process(process, timeout=30)
         stop.set()
         sink.join(15)
         broker.stop()

@@ -32,6 +32,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from senae_tracking.embedded.broker import LocalBroker, free_port
+from senae_tracking.embedded.supervisor import stop_process
 from senae_tracking.services.processor import transparency, workload
 from senae_tracking.shared import topics
 from senae_tracking.shared.kafka import admin_client, aiokafka_producer_options, json_bytes
@@ -89,9 +90,7 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+    stop_process(process, signal.SIGKILL)
 
 
 def measure(url: str, progress: Any, expected: int, timeout: float = 1800.0) -> tuple[float, float, float]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from senae_tracking.embedded.broker import free_port
+from senae_tracking.embedded.supervisor import stop_process
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 120) -> Any:
@@ -67,12 +67,6 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         yield System(f"http://127.0.0.1:{ports['ingest']}", f"http://127.0.0.1:{ports['processor']}",
                      f"http://127.0.0.1:{ports['portal']}", tmp / "data" / "mail", "e2e-key", log_path)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process(proc, timeout=60)
         log.close()
     assert proc.returncode == 0, log_path.read_text()[-4000:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -16,6 +17,22 @@ import httpx
 from senae_tracking.embedded.broker import die_with_parent
 
 log = logging.getLogger(__name__)
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
+                 timeout: float = 20) -> None:
+    """Send ``sig`` to a child started with ``start_new_session`` (its whole process group), and
+    SIGKILL the group if it is still there after ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @dataclass

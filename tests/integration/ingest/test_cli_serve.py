@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from senae_tracking.embedded.broker import free_port
+from senae_tracking.embedded.supervisor import stop_process
 from senae_tracking.services.ingest.simulator import live_events
 from senae_tracking.shared.settings import Settings
 from senae_tracking.shared.topics import STAGE_EVENTS
@@ -23,16 +24,6 @@ from tests.integration.ingest.conftest import read_topic
 pytestmark = pytest.mark.integration
 
 CLI = str(Path(sys.executable).with_name("senae-tracking"))
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_serve_and_live_simulator_processes(settings: Settings, tmp_path: Path) -> None:
@@ -67,8 +58,8 @@ def test_serve_and_live_simulator_processes(settings: Settings, tmp_path: Path) 
         assert [v["stage"] for v in mine if v["shipment_id"] == first] == \
             [e["stage"] for e in expected if e["shipment_id"] == first]
     finally:
-        _stop(simulator)
-        _stop(server)
+        stop_process(simulator)
+        stop_process(server)
         log.close()
     assert server.returncode == 0 or server.returncode == -signal.SIGTERM
 

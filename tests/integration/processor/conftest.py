@@ -8,7 +8,6 @@ the fixture kills in ``finally``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -24,6 +23,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from senae_tracking.embedded.broker import LocalBroker, free_port
+from senae_tracking.embedded.supervisor import stop_process
 from senae_tracking.shared.kafka import admin_client, make_producer
 from senae_tracking.shared.settings import Settings
 from senae_tracking.shared.topics import ensure_topics
@@ -58,14 +58,8 @@ class Worker:
         return self
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, sig)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process, sig, timeout=30)
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(self.url + path, timeout=10)
