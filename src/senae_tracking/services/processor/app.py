@@ -20,6 +20,7 @@ from aiokafka.partitioner import murmur2
 from faust.types import EventT
 
 from senae_tracking.services.processor import counters, pipeline
+from senae_tracking.services.processor.fetch import use_short_fetch_waits
 from senae_tracking.services.processor.outputs import Outputs
 from senae_tracking.services.processor.portal_counts import PortalCounter
 from senae_tracking.shared import topics
@@ -82,6 +83,8 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         topic_allow_declare=True, table_cleanup_interval=3600.0, web_in_thread=False,
         stream_buffer_maxsize=32768, broker_max_poll_records=10000,
     )
+    if profile == "local":
+        use_short_fetch_waits(app)
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     stage_events = app.topic(topics.STAGE_EVENTS.name, **raw)
     index_topic = app.topic(f"{APP_ID}-index", internal=True, partitions=partitions, **raw)
