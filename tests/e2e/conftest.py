@@ -39,6 +39,7 @@ class System:
     ingest: str
     processor: str
     portal: str
+    notifier: str
     mail_dir: Path
     api_key: str
     log: Path
@@ -65,7 +66,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
                  180)
         assert proc.poll() is None, log_path.read_text()[-4000:]
         yield System(f"http://127.0.0.1:{ports['ingest']}", f"http://127.0.0.1:{ports['processor']}",
-                     f"http://127.0.0.1:{ports['portal']}", tmp / "data" / "mail", "e2e-key", log_path)
+                     f"http://127.0.0.1:{ports['portal']}", f"http://127.0.0.1:{ports['notifier']}",
+                     tmp / "data" / "mail", "e2e-key", log_path)
     finally:
         stop_process(proc, timeout=60)
         log.close()

@@ -45,6 +45,12 @@ def mails_about(system: System, needle: str) -> list[EmailMessage]:
     return found
 
 
+def test_every_service_listens_where_it_was_told(system: System) -> None:
+    for url in (f"{system.ingest}/healthz", f"{system.processor}/health", f"{system.portal}/healthz",
+                f"{system.notifier}/health"):
+        assert httpx.get(url, timeout=10).status_code == 200, url
+
+
 def test_stage_change_reaches_state_and_mailbox_once(system: System) -> None:
     shipment = f"E2E{uuid.uuid4().hex[:10].upper()}"
     dai = "028-2026-10-00000042"

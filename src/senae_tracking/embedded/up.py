@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import time
 from pathlib import Path
 
@@ -31,8 +32,9 @@ DEMO_PASSWORD = "demo-senae-2026"
 
 
 def _child_env(settings_env: dict[str, str]) -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SENAE_")}
-    return {**inherited, **settings_env, "PYTHONUNBUFFERED": "1"}
+    """The caller's environment (its SENAE_* settings included), with the embedded system's
+    addresses and credentials on top."""
+    return {**os.environ, **settings_env, "PYTHONUNBUFFERED": "1"}
 
 
 @click.command()
@@ -63,9 +65,9 @@ def up(broker_port: int | None, mail_port: int, mail_web_port: int, rate: float)
         "SENAE_INGEST_API_KEYS": api_key,
         "SENAE_SECRET_KEY": os.environ.get("SENAE_SECRET_KEY") or secrets.token_urlsafe(32),
         "SENAE_PROCESSOR_URL": f"http://127.0.0.1:{settings.processor_port}",
-        "SENAE_PUBLIC_URL": settings.public_url,
+        "SENAE_NOTIFIER_PORT": str(settings.notifier_port),
+        "SENAE_PUBLIC_URL": os.environ.get("SENAE_PUBLIC_URL") or f"http://127.0.0.1:{settings.portal_port}",
         "SENAE_LOG_LEVEL": settings.log_level,
-        **{k: v for k, v in os.environ.items() if k.startswith("SENAE_TWILIO_")},
     })
     supervisor = Supervisor(env, data / "logs")
     stop_on_sigterm()
@@ -103,6 +105,8 @@ def up(broker_port: int | None, mail_port: int, mail_web_port: int, rate: float)
     except (RuntimeError, TimeoutError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):  # a second signal must not cut the clean-up short
+            signal.signal(signum, signal.SIG_IGN)
         supervisor.stop_all()
         sink.stop()
         broker.stop()
