@@ -68,6 +68,18 @@ def test_operator_follows_a_shipment_in_the_portal(system: System, browser: Brow
     subscription.get_by_role("button", name="Dar de baja / Unsubscribe").click()
     expect(page.locator("#subscriptions tr", has_text=shipment)).to_contain_text("inactiva / off")
 
+    page.goto(f"{system.portal}/quejas")
+    page.fill("#asunto", "Demora en el aforo <b>físico</b>")
+    page.fill("#shipment", shipment)
+    page.click("button[type=submit]")
+    expect(page.locator(".ok")).to_contain_text("Queja registrada")
+
+    def complaints_counted() -> bool:
+        rows = httpx.get(f"{system.processor}/stats/monthly", timeout=10).json()["rows"]
+        return sum(int(r["quejas"]) for r in rows) >= 1
+
+    wait_for("the complaint in the monthly table", complaints_counted)
+
     page.goto(f"{system.portal}/cargas/NOT-MINE-123")
     expect(page.locator("body")).to_contain_text("no encontrada")
 

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from senae_tracking.services.portal.events import PortalEvents
+from senae_tracking.services.portal.events import EventsUnavailable, PortalEvents
 from senae_tracking.services.portal.processor_client import ProcessorClient, ProcessorUnavailable
 from senae_tracking.shared.accounts import Account, Accounts
 from senae_tracking.shared.catalog import load_catalog
@@ -197,8 +197,13 @@ def create_app(portal: Portal, secret_key: str, *, https_only: bool = False) -> 
     async def complaint(request: Request) -> Response:
         user = login_required(request)
         form = await _check_csrf(request)
-        issues = await portal.events.complaint(user.ruc, form.get("asunto", ""),
-                                               form.get("detalle", ""), form.get("shipment") or None)
+        try:
+            issues = await portal.events.complaint(user.ruc, form.get("asunto", ""),
+                                                   form.get("detalle", ""), form.get("shipment") or None)
+        except EventsUnavailable:
+            return page(request, "complaints.html", 503, form=form,
+                        error="No se pudo registrar la queja; intente de nuevo en unos minutos / "
+                              "the complaint could not be filed; try again in a few minutes")
         if issues:
             detail = "; ".join(f"{i.field}: {i.message}" for i in issues)
             return page(request, "complaints.html", 422, form=form,

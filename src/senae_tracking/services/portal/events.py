@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from senae_tracking.shared import contract
 from senae_tracking.shared.kafka import make_producer
 from senae_tracking.shared.settings import Settings
 from senae_tracking.shared.topics import ATTENTIONS, COMPLAINTS
+
+log = logging.getLogger(__name__)
+
+
+class EventsUnavailable(RuntimeError):
+    """The broker did not acknowledge an event the operator is waiting for."""
 
 
 class PortalEvents:
@@ -31,7 +39,10 @@ class PortalEvents:
         if shipment_id:
             payload["shipment_id"] = shipment_id
         message = contract.check(contract.ATTENTION, contract.envelope(contract.ATTENTION, payload))
-        await asyncio.to_thread(self._send, ATTENTIONS.name, ruc, message)
+        try:
+            await asyncio.to_thread(self._send, ATTENTIONS.name, ruc, message)
+        except KafkaError as exc:  # the consultation itself still succeeds for the operator
+            log.warning("attention not recorded (RUC %s, %s): %s", ruc, query, exc)
 
     async def complaint(self, ruc: str, asunto: str, detalle: str, shipment_id: str | None) -> list[
             contract.Issue]:
@@ -43,7 +54,10 @@ class PortalEvents:
         message = contract.envelope(contract.COMPLAINT, payload)
         issues = contract.validate(contract.COMPLAINT, message)
         if not issues:
-            await asyncio.to_thread(self._send, COMPLAINTS.name, ruc, message)
+            try:
+                await asyncio.to_thread(self._send, COMPLAINTS.name, ruc, message)
+            except KafkaError as exc:
+                raise EventsUnavailable(str(exc)) from exc
         return issues
 
     def close(self) -> None:
