@@ -27,6 +27,7 @@ from senae_tracking.shared.topics import ensure_topics
 
 DEMO_RUC = "1790016919001"
 DEMO_EMAIL = "demo@senae-tracking.local"
+DEMO_NAME = "Importadora Demo S.A."
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-senae-2026"
 
@@ -79,7 +80,7 @@ def up(broker_port: int | None, mail_port: int, mail_web_port: int, rate: float)
         admin.close()
         supervisor.run("db", ["db", "upgrade"])
         supervisor.run("subscriptions", ["subscriptions", "add", "--ruc", DEMO_RUC,
-                                         "--email", DEMO_EMAIL, "--lang", "es"])
+                                         "--email", DEMO_EMAIL, "--lang", "es", "--name", DEMO_NAME])
         _demo_account(database_url)
         supervisor.start("processor", ["processor", "worker", "--web-port",
                                        str(settings.processor_port)])
@@ -93,7 +94,7 @@ def up(broker_port: int | None, mail_port: int, mail_web_port: int, rate: float)
         if rate > 0:
             supervisor.start("simulator", ["simulate", "--url", ingest_url,
                                            "--api-key", api_key.split(",")[0], "--rate", str(rate),
-                                           "--ruc", DEMO_RUC])
+                                           "--ruc", DEMO_RUC, "--active", "8"])
         _banner(broker.bootstrap, ingest_url, settings, sink, api_key, data)
         while (child := supervisor.first_exited()) is None:
             time.sleep(0.5)
@@ -119,7 +120,7 @@ def _demo_account(database_url: str) -> None:
         accounts = Accounts(engine)
         if accounts.get(DEMO_USERNAME) is None:
             accounts.create(username=DEMO_USERNAME, password=DEMO_PASSWORD, ruc=DEMO_RUC,
-                            name="Importadora Demo S.A.", email=DEMO_EMAIL)
+                            name=DEMO_NAME, email=DEMO_EMAIL)
     finally:
         engine.dispose()
 
