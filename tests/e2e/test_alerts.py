@@ -68,7 +68,7 @@ def test_stage_change_reaches_state_and_mailbox_once(system: System) -> None:
     assert [t["stage"] for t in body["timeline"]] == [e["stage"] for e in events]
 
     mails = wait_for("the physical-inspection alert", lambda: mails_about(system, dai))
-    assert all(m["To"] == DEMO_EMAIL for m in mails)
+    assert all(m["To"].addresses[0].addr_spec == DEMO_EMAIL for m in mails)
 
     again = httpx.post(f"{system.ingest}/v1/stage-events", json=events[-1], headers=headers, timeout=30)
     assert again.status_code == 202, again.text
