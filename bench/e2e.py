@@ -36,11 +36,10 @@ from senae_tracking.embedded.supervisor import Supervisor  # noqa: E402
 from senae_tracking.shared.contract import STAGE_ADVANCED, derived_event_id  # noqa: E402
 from senae_tracking.shared.db import make_engine  # noqa: E402
 from senae_tracking.shared.identifiers import ruc_with_check_digit  # noqa: E402
-from senae_tracking.shared.kafka import admin_client  # noqa: E402
 from senae_tracking.shared.migrations import upgrade  # noqa: E402
 from senae_tracking.shared.repository import Repository, delivery_id  # noqa: E402
 from senae_tracking.shared.settings import Settings  # noqa: E402
-from senae_tracking.shared.topics import ensure_topics  # noqa: E402
+from senae_tracking.shared.topics import create_missing_topics  # noqa: E402
 
 KEY = "bench-e2e-key"
 
@@ -142,9 +141,7 @@ def main() -> None:
     supervisor = Supervisor(env, tmp / "logs")
     try:
         settings = Settings(kafka_bootstrap=broker.bootstrap, kafka_profile="local", database_url=url)
-        admin = admin_client(settings)
-        ensure_topics(admin, partitions=12)
-        admin.close()
+        create_missing_topics(settings)
         upgrade(url)
         engine = make_engine(url)
         repo = Repository(engine)

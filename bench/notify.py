@@ -43,11 +43,11 @@ from tests.support.smtp import SmtpSink  # noqa: E402
 from senae_tracking.embedded.broker import LocalBroker, free_port  # noqa: E402
 from senae_tracking.embedded.supervisor import stop_process  # noqa: E402
 from senae_tracking.shared.db import make_engine  # noqa: E402
-from senae_tracking.shared.kafka import admin_client, make_producer  # noqa: E402
+from senae_tracking.shared.kafka import make_producer  # noqa: E402
 from senae_tracking.shared.migrations import upgrade  # noqa: E402
 from senae_tracking.shared.repository import Repository, delivery_id  # noqa: E402
 from senae_tracking.shared.settings import Settings  # noqa: E402
-from senae_tracking.shared.topics import ensure_topics  # noqa: E402
+from senae_tracking.shared.topics import create_missing_topics  # noqa: E402
 
 TOPIC = "senae.stage-advanced.v1"
 
@@ -179,9 +179,7 @@ def main() -> None:
     process: subprocess.Popen[bytes] | None = None
     try:
         settings = Settings(kafka_bootstrap=broker.bootstrap, kafka_profile="local", database_url=url)
-        admin = admin_client(settings)
-        ensure_topics(admin, partitions=12)
-        admin.close()
+        create_missing_topics(settings)
         upgrade(url)
         engine = make_engine(url)
         repo = Repository(engine)

@@ -35,9 +35,9 @@ from senae_tracking.embedded.broker import LocalBroker, free_port
 from senae_tracking.embedded.supervisor import stop_process
 from senae_tracking.services.processor import transparency, workload
 from senae_tracking.shared import topics
-from senae_tracking.shared.kafka import admin_client, aiokafka_producer_options, json_bytes
+from senae_tracking.shared.kafka import aiokafka_producer_options, json_bytes
 from senae_tracking.shared.settings import Settings
-from senae_tracking.shared.topics import ensure_topics
+from senae_tracking.shared.topics import create_missing_topics
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 12
@@ -209,9 +209,7 @@ def main() -> None:
     try:
         settings = Settings(kafka_bootstrap=broker.bootstrap, kafka_profile="local",
                             kafka_partitions=PARTITIONS, data_dir=str(tmp / "data"))
-        admin = admin_client(settings)
-        ensure_topics(admin, partitions=PARTITIONS)
-        admin.close()
+        create_missing_topics(settings)
         env = {"SENAE_KAFKA_BOOTSTRAP": broker.bootstrap, "SENAE_KAFKA_PROFILE": "local",
                "SENAE_KAFKA_PARTITIONS": str(PARTITIONS), "SENAE_DATA_DIR": str(tmp / "data"),
                "SENAE_LOG_LEVEL": "WARNING"}

@@ -6,7 +6,7 @@ import click
 
 from senae_tracking.cli import settings_or_exit
 from senae_tracking.shared.kafka import admin_client
-from senae_tracking.shared.topics import ALL_TOPICS, ensure_topics
+from senae_tracking.shared.topics import ALL_TOPICS, create_missing_topics
 
 
 @click.group()
@@ -18,12 +18,7 @@ def topics() -> None:
 def create() -> None:
     """Crea los tópicos que falten / create missing topics (idempotent)."""
     settings = settings_or_exit()
-    admin = admin_client(settings)
-    try:
-        created = ensure_topics(admin, partitions=settings.kafka_partitions,
-                                replication=settings.kafka_replication)
-    finally:
-        admin.close()
+    created = create_missing_topics(settings)
     for name in created:
         click.echo(f"creado / created: {name}")
     click.echo(f"{len(created)} creados, {len(ALL_TOPICS) - len(created)} ya existían / "

@@ -96,8 +96,7 @@ def version() -> None:
 def broker(port: int | None, host: str, no_topics: bool) -> None:
     """Broker Kafka local (Tansu, en memoria) / Run the local in-memory Kafka-compatible broker."""
     from senae_tracking.embedded.broker import LocalBroker
-    from senae_tracking.shared.kafka import admin_client
-    from senae_tracking.shared.topics import ensure_topics
+    from senae_tracking.shared.topics import create_missing_topics
 
     settings = settings_or_exit()
     configure_logging(settings)
@@ -113,9 +112,7 @@ def broker(port: int | None, host: str, no_topics: bool) -> None:
         return
     try:
         if not no_topics:
-            admin = admin_client(settings.model_copy(update={"kafka_bootstrap": local.bootstrap}))
-            ensure_topics(admin, partitions=settings.kafka_partitions)
-            admin.close()
+            create_missing_topics(settings.model_copy(update={"kafka_bootstrap": local.bootstrap}))
         click.echo(f"Broker listo / broker ready on {local.bootstrap} (Ctrl-C para salir / to stop)")
         local.wait()
     except KeyboardInterrupt:

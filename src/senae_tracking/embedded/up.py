@@ -21,9 +21,8 @@ from senae_tracking.embedded.mailsink import MailSink
 from senae_tracking.embedded.supervisor import Supervisor
 from senae_tracking.shared.accounts import Accounts
 from senae_tracking.shared.db import make_engine
-from senae_tracking.shared.kafka import admin_client
 from senae_tracking.shared.settings import Settings
-from senae_tracking.shared.topics import ensure_topics
+from senae_tracking.shared.topics import create_missing_topics
 
 DEMO_RUC = "1790016919001"
 DEMO_EMAIL = "demo@senae-tracking.local"
@@ -75,9 +74,7 @@ def up(broker_port: int | None, mail_port: int, mail_web_port: int, rate: float)
     try:
         broker.start()
         sink.start()
-        admin = admin_client(settings.model_copy(update={"kafka_bootstrap": broker.bootstrap}))
-        ensure_topics(admin, partitions=settings.kafka_partitions)
-        admin.close()
+        create_missing_topics(settings.model_copy(update={"kafka_bootstrap": broker.bootstrap}))
         supervisor.run("db", ["db", "upgrade"])
         supervisor.run("subscriptions", ["subscriptions", "add", "--ruc", DEMO_RUC,
                                          "--email", DEMO_EMAIL, "--lang", "es", "--name", DEMO_NAME])

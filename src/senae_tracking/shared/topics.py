@@ -9,6 +9,9 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from senae_tracking.shared.kafka import admin_client
+from senae_tracking.shared.settings import Settings
+
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +45,19 @@ NOTIFICATIONS_DLQ = TopicSpec(
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     STAGE_EVENTS, STAGE_ADVANCED, STAGE_ANOMALIES, ATTENTIONS, COMPLAINTS, NOTIFICATIONS_DLQ,
 )
+
+
+def create_missing_topics(
+    settings: Settings, specs: tuple[TopicSpec, ...] = ALL_TOPICS, *, client_id: str = "senae-admin",
+) -> list[str]:
+    """:func:`ensure_topics` with an admin client from ``settings``, and its partitions and
+    replication factor; return the names created."""
+    admin = admin_client(settings, client_id=client_id)
+    try:
+        return ensure_topics(admin, specs, partitions=settings.kafka_partitions,
+                             replication=settings.kafka_replication)
+    finally:
+        admin.close()
 
 
 def ensure_topics(

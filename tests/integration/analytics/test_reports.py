@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from senae_tracking.analytics.cli import export, report
 from senae_tracking.embedded.broker import LocalBroker, free_port
 from senae_tracking.shared import contract
-from senae_tracking.shared.kafka import admin_client, make_producer
+from senae_tracking.shared.kafka import make_producer
 from senae_tracking.shared.settings import Settings
-from senae_tracking.shared.topics import ATTENTIONS, COMPLAINTS, STAGE_ADVANCED, ensure_topics
+from senae_tracking.shared.topics import ATTENTIONS, COMPLAINTS, STAGE_ADVANCED, create_missing_topics
 
 RUC = "1790016919001"
 
@@ -25,9 +25,7 @@ RUC = "1790016919001"
 def private_settings() -> Iterator[Settings]:
     with LocalBroker(free_port()) as broker:
         settings = Settings(kafka_bootstrap=broker.bootstrap, kafka_partitions=3)
-        admin = admin_client(settings)
-        ensure_topics(admin, partitions=3)
-        admin.close()
+        create_missing_topics(settings)
         yield settings
 
 

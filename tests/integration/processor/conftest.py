@@ -24,9 +24,9 @@ from kafka import KafkaConsumer, TopicPartition
 
 from senae_tracking.embedded.broker import LocalBroker, free_port
 from senae_tracking.embedded.supervisor import stop_process
-from senae_tracking.shared.kafka import admin_client, make_producer
+from senae_tracking.shared.kafka import make_producer
 from senae_tracking.shared.settings import Settings
-from senae_tracking.shared.topics import ensure_topics
+from senae_tracking.shared.topics import create_missing_topics
 
 PARTITIONS = 4
 
@@ -89,9 +89,7 @@ def private_settings(tmp_path: Path) -> Iterator[Settings]:
     try:
         settings = Settings(kafka_bootstrap=broker.bootstrap, kafka_profile="local",
                             kafka_partitions=PARTITIONS, data_dir=str(tmp_path / "data"))
-        admin = admin_client(settings)
-        ensure_topics(admin, partitions=PARTITIONS)
-        admin.close()
+        create_missing_topics(settings)
         yield settings
     finally:
         broker.stop()

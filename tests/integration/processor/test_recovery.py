@@ -17,9 +17,9 @@ from senae_tracking.embedded.broker import LocalBroker, free_port
 from senae_tracking.services.processor import workload
 from senae_tracking.shared import topics
 from senae_tracking.shared.contract import STAGE_ADVANCED, derived_event_id
-from senae_tracking.shared.kafka import admin_client, make_producer
+from senae_tracking.shared.kafka import make_producer
 from senae_tracking.shared.settings import Settings
-from senae_tracking.shared.topics import ensure_topics
+from senae_tracking.shared.topics import create_missing_topics
 
 from .conftest import PARTITIONS, Worker, produce, read_all
 
@@ -118,9 +118,7 @@ def test_two_workers_give_the_same_final_state_as_one(private_settings: Settings
     try:
         settings = Settings(kafka_bootstrap=broker.bootstrap, kafka_profile="local",
                             kafka_partitions=PARTITIONS, data_dir=str(tmp_path / "data-b"))
-        admin = admin_client(settings)
-        ensure_topics(admin, partitions=PARTITIONS)
-        admin.close()
+        create_missing_topics(settings)
         pair = [Worker(settings, tmp_path / f"pair-{i}.log").start() for i in range(2)]
         produce(settings, topics.STAGE_EVENTS.name, [(e["shipment_id"], e) for e in events])
         for worker in pair:

@@ -29,20 +29,14 @@ def _ensure_topic(settings: Settings) -> None:
     from kafka.errors import KafkaError
 
     from senae_tracking.services.ingest.publisher import Publisher
-    from senae_tracking.shared.kafka import admin_client
-    from senae_tracking.shared.topics import STAGE_EVENTS, ensure_topics
+    from senae_tracking.shared.topics import STAGE_EVENTS, create_missing_topics
 
     if not Publisher(settings).reachable():
         log.warning("broker %s not reachable; topic %s not checked", settings.kafka_bootstrap,
                     STAGE_EVENTS.name)
         return
     try:
-        admin = admin_client(settings, client_id="senae-ingest-admin")
-        try:
-            ensure_topics(admin, (STAGE_EVENTS,), partitions=settings.kafka_partitions,
-                          replication=settings.kafka_replication)
-        finally:
-            admin.close()
+        create_missing_topics(settings, (STAGE_EVENTS,), client_id="senae-ingest-admin")
     except (KafkaError, OSError) as exc:
         log.warning("could not check topic %s: %s", STAGE_EVENTS.name, exc)
 

@@ -72,16 +72,11 @@ def run(no_webhooks: bool, host: str, port: int | None, group: str, smtp_connect
 def _ensure_topics(settings: Settings) -> None:
     from kafka.errors import KafkaError
 
-    from senae_tracking.shared.kafka import admin_client
-    from senae_tracking.shared.topics import NOTIFICATIONS_DLQ, STAGE_ADVANCED, ensure_topics
+    from senae_tracking.shared.topics import NOTIFICATIONS_DLQ, STAGE_ADVANCED, create_missing_topics
 
     try:
-        admin = admin_client(settings, client_id="senae-notifier-admin")
-        try:
-            ensure_topics(admin, (STAGE_ADVANCED, NOTIFICATIONS_DLQ), partitions=settings.kafka_partitions,
-                          replication=settings.kafka_replication)
-        finally:
-            admin.close()
+        create_missing_topics(settings, (STAGE_ADVANCED, NOTIFICATIONS_DLQ),
+                              client_id="senae-notifier-admin")
     except KafkaError as exc:
         raise click.ClickException(
             f"broker Kafka inaccesible / Kafka broker unreachable ({settings.kafka_bootstrap}): {exc}"

@@ -28,19 +28,14 @@ def worker(web_port: int | None, web_host: str) -> None:
     from kafka.errors import KafkaError
 
     from senae_tracking.services.processor.app import create_app
-    from senae_tracking.shared.kafka import admin_client, detect_profile
-    from senae_tracking.shared.topics import ensure_topics
+    from senae_tracking.shared.kafka import detect_profile
+    from senae_tracking.shared.topics import create_missing_topics
 
     settings = settings_or_exit()
     configure_logging(settings)
     try:
         profile = detect_profile(settings)
-        admin = admin_client(settings, client_id="senae-processor-admin")
-        try:
-            ensure_topics(admin, partitions=settings.kafka_partitions,
-                          replication=settings.kafka_replication)
-        finally:
-            admin.close()
+        create_missing_topics(settings, client_id="senae-processor-admin")
     except KafkaError as exc:
         click.echo(f"Broker no disponible / broker unavailable at {settings.kafka_bootstrap}: {exc}",
                    err=True)
