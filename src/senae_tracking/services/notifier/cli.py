@@ -6,18 +6,31 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
 from senae_tracking.cli import configure_logging, settings_or_exit
 from senae_tracking.shared.settings import Settings
 
+if TYPE_CHECKING:
+    from senae_tracking.shared.repository import Repository
 
-def _repository(settings: Settings):  # type: ignore[no-untyped-def]
+
+@contextmanager
+def _repository(settings: Settings) -> Iterator[Repository]:
+    """The repository over a migrated database; its engine is disposed on exit."""
     from senae_tracking.shared.db import make_engine
     from senae_tracking.shared.repository import Repository
 
-    return Repository(make_engine(settings.database_url))
+    _require_migrated(settings)
+    repo = Repository(make_engine(settings.database_url))
+    try:
+        yield repo
+    finally:
+        repo.engine.dispose()
 
 
 def _require_migrated(settings: Settings) -> None:
@@ -143,16 +156,13 @@ def add(ruc: str, email: str, phone: str | None, shipment: str | None, lang: str
     from senae_tracking.shared.repository import RepositoryError
 
     settings = settings_or_exit()
-    _require_migrated(settings)
-    repo = _repository(settings)
     try:
-        view = repo.add_subscription(
-            ruc=ruc.strip(), email=email, phone=phone, shipment=shipment, lang=lang, name=name, role=role,
-            channels=_codes(channels), events=_codes(events))
+        with _repository(settings) as repo:
+            view = repo.add_subscription(
+                ruc=ruc.strip(), email=email, phone=phone, shipment=shipment, lang=lang, name=name,
+                role=role, channels=_codes(channels), events=_codes(events))
     except RepositoryError as exc:
         raise click.ClickException(f"Dato inválido / invalid value: {exc.field}: {exc.message}") from None
-    finally:
-        repo.engine.dispose()
     scope = f"carga / shipment {view.shipment_ref}" if view.shipment_ref else f"RUC {view.ruc} ({view.role})"
     click.echo(f"Suscripción {view.id} activa / subscription {view.id} active: {view.email}"
                f"{' ' + view.phone if view.phone else ''}, {scope}, {','.join(view.channels)}: "
@@ -168,13 +178,8 @@ def _codes(value: str | None) -> list[str] | None:
 @click.option("--json", "as_json", is_flag=True, help="Salida JSON / JSON output.")
 def list_(ruc: str | None, as_json: bool) -> None:
     """Lista las suscripciones / list subscriptions."""
-    settings = settings_or_exit()
-    _require_migrated(settings)
-    repo = _repository(settings)
-    try:
+    with _repository(settings_or_exit()) as repo:
         views = repo.list_subscriptions(ruc)
-    finally:
-        repo.engine.dispose()
     if as_json:
         click.echo(json.dumps([v.as_dict() for v in views], ensure_ascii=False, indent=2))
         return
@@ -193,13 +198,8 @@ def list_(ruc: str | None, as_json: bool) -> None:
 @click.argument("subscription_id", type=int)
 def remove(subscription_id: int) -> None:
     """Elimina una suscripción / remove a subscription by id."""
-    settings = settings_or_exit()
-    _require_migrated(settings)
-    repo = _repository(settings)
-    try:
+    with _repository(settings_or_exit()) as repo:
         removed = repo.remove_subscription(subscription_id)
-    finally:
-        repo.engine.dispose()
     if not removed:
         raise click.ClickException(f"no existe la suscripción / no subscription {subscription_id}")
     click.echo(f"Suscripción {subscription_id} eliminada / subscription {subscription_id} removed")

@@ -37,15 +37,13 @@ class ProcessorClient:
     async def shipments_of(self, ruc: str) -> list[dict[str, Any]]:
         """The shipments where ``ruc`` is importer or customs agent."""
         result = await self._get(f"/ruc/{quote(ruc, safe='')}/shipments")
-        if result is None:
-            return []
-        items: list[dict[str, Any]] = result.get("shipments", []) if isinstance(result, dict) else result
+        items: list[dict[str, Any]] = result["shipments"] if result else []
         return items
 
     async def monthly(self) -> list[dict[str, Any]]:
         """The monthly complaints/attentions table, newest month first."""
         result = await self._get("/stats/monthly")
-        rows: list[dict[str, Any]] = (result.get("rows", []) if isinstance(result, dict) else result) or []
+        rows: list[dict[str, Any]] = result["rows"] if result else []
         return rows
 
     async def close(self) -> None:
