@@ -38,6 +38,22 @@ def counted(worker: Worker, expected: int) -> Callable[[httpx.Response], bool]:
     return lambda _answer: total_entries(worker) == expected
 
 
+def missing_report(settings: Settings, worker: Worker, events: list[dict[str, Any]]) -> str:
+    """Where the events the counters miss got lost: in the input topic, or in the worker."""
+    logged = Counter(e["event_id"] for e in read_all(settings, topics.STAGE_EVENTS.name, len(events)))
+    lost = [e for e in events if e["event_id"] not in logged]
+    behind = []
+    for sid in sorted({e["shipment_id"] for e in events}):
+        expected = [e["stage"] for e in events if e["shipment_id"] == sid]
+        answer = worker.get(f"/shipments/{sid}")
+        seen = [t["stage"] for t in answer.json()["timeline"]] if answer.status_code == 200 else []
+        if seen != expected:
+            behind.append(f"{sid}: {seen} != {expected}")
+    return (f"counted {total_entries(worker)} of {len(events)} stage entries; input topic holds "
+            f"{len(logged)} distinct events ({sum(logged.values())} records), missing {lost[:5]}; "
+            f"shipments whose timeline differs: {behind[:5]}")
+
+
 def shipment_view(worker: Worker, sid: str) -> dict[str, Any]:
     """The shipment as the view shows it, without broker receive times (they differ per run)."""
     body = worker.wait_for(f"/shipments/{sid}", lambda r: r.status_code == 200).json()
@@ -53,14 +69,20 @@ def test_worker_killed_mid_stream_resumes_without_loss_or_double_effects(
     first = workers()
     produced = threading.Event()
 
+    failures: list[BaseException] = []
+
     def feed() -> None:
         producer = make_producer(private_settings, linger_ms=5)
         try:
             for i in range(0, len(events), 100):
-                for event in events[i:i + 100]:
-                    producer.send(topics.STAGE_EVENTS.name, key=event["shipment_id"], value=event)
+                sent = [producer.send(topics.STAGE_EVENTS.name, key=event["shipment_id"], value=event)
+                        for event in events[i:i + 100]]
                 producer.flush(timeout=60)
+                for future in sent:
+                    future.get(timeout=0)  # raises what the broker answered, if it refused
                 time.sleep(0.1)
+        except BaseException as exc:
+            failures.append(exc)
         finally:
             producer.close()
             produced.set()
@@ -76,9 +98,13 @@ def test_worker_killed_mid_stream_resumes_without_loss_or_double_effects(
     assert still_feeding, "the kill must land mid-stream"
     second = workers()
     feeder.join(timeout=120)
-    assert produced.is_set()
-    second.wait_for("/stats/stages", lambda r: r.status_code == 200 and total_entries(second) == len(events),
-                    timeout=120)
+    assert produced.is_set() and not failures, f"the test's producer failed: {failures!r}"
+    try:
+        second.wait_for("/stats/stages",
+                        lambda r: r.status_code == 200 and total_entries(second) == len(events),
+                        timeout=120)
+    except AssertionError:
+        raise AssertionError(missing_report(private_settings, second, events)) from None
     time.sleep(2)  # anything emitted twice would show up by now
     rows = second.get("/stats/stages").json()["rows"]
     by_stage = Counter[str]()
