@@ -27,7 +27,7 @@ class Store:
     def __init__(self) -> None:
         self.states: dict[str, Any] = {}
         self.snapshots: dict[str, Any] = {}
-        self.sent: list[tuple[str, str, bytes]] = []
+        self.sent: list[pipeline.Send] = []
 
     def run(self, batch: list[pipeline.Record]) -> pipeline.Plan:
         plan = pipeline.plan_stage_batch(CAT, batch, self.states.get, self.snapshots.get,
@@ -70,11 +70,12 @@ def test_outputs_are_valid_and_counters_count_stage_entries() -> None:
     events = workload.interleaved(4)
     store = Store()
     store.run(records(events))
-    kinds = Counter(topic for topic, _k, _v in store.sent)
+    kinds = Counter(send.topic for send in store.sent)
     assert kinds["adv"] == len(events) and kinds["ano"] == 0
-    for topic, _key, value in store.sent:
-        if topic == "adv":
-            assert validate("stage-advanced", json.loads(value)) == []
+    for send in store.sent:
+        if send.topic == "adv":
+            message = json.loads(send.value)
+            assert validate("stage-advanced", message) == [] and message["event_id"] == send.event_id
     rows = counters.stage_rows({f"{topics.STAGE_EVENTS.name}:0": store.snapshots[
         f"{topics.STAGE_EVENTS.name}:0"]}, topics.STAGE_EVENTS.name)
     assert sum(r["entradas"] for r in rows) == len(events)

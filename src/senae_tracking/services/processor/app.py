@@ -20,6 +20,7 @@ from aiokafka.partitioner import murmur2
 from faust.types import EventT
 
 from senae_tracking.services.processor import counters, pipeline
+from senae_tracking.services.processor.emitted import EmittedLog
 from senae_tracking.services.processor.fetch import use_short_fetch_waits
 from senae_tracking.services.processor.outputs import Outputs
 from senae_tracking.services.processor.portal_counts import PortalCounter
@@ -49,6 +50,7 @@ class Processor:
     stage_counters: Any
     stats: Any
     outputs: Outputs
+    emitted: EmittedLog
     portal_counter: PortalCounter
     web_port: int
     web_host: str
@@ -99,6 +101,7 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         entrega_index=table("entrega-index"), documento_index=table("documento-index"),
         ruc_index=table("ruc-index"), stage_counters=table("stage-counters"), stats=table("stats", 1),
         outputs=(outputs := Outputs(settings, end_markers=profile == "local")),
+        emitted=EmittedLog(settings, [topics.STAGE_ADVANCED.name, topics.STAGE_ANOMALIES.name]),
         portal_counter=PortalCounter(settings, outputs, stats_topic.get_topic_name()),
         web_port=port, web_host=web_host,
     )
@@ -116,8 +119,8 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         return records
 
     def stats_records(plan: pipeline.Plan) -> list[tuple[str, bytes, bytes | None, int | None]]:
-        return [(stats_name, b"stats", _json({"source": s, **snap}), None)
-                for s, (_p, snap) in plan.snapshots.items()]
+        return [(stats_name, b"stats", _json({"source": s, "wm": snap["wm"], "counts": snap["counts"]}),
+                 None) for s, (_p, snap) in plan.snapshots.items()]
 
     def crash(exc: BaseException) -> NoReturn:
         # Faust's take_events acknowledges a batch when its loop is left, even by an exception, and
@@ -138,18 +141,32 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         return [(index_name, b"index", _json({"entries": entries}), partition)
                 for partition, entries in sorted(by_partition.items())]
 
+    @app.on_partitions_assigned.connect
+    async def on_assigned(_app: Any, /, *args: Any, signal: Any, **_kwargs: Any) -> None:
+        # args is (assigned,). A partition may come back after another worker died holding it:
+        # read its outputs again before processing it.
+        proc.emitted.forget(f"{tp.topic}:{tp.partition}" for tp in args[0])
+
     @app.agent(stage_events)
     async def process_stage_events(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
             try:
+                records = _records(events)
+                await proc.emitted.prepare({pipeline.source_key(r) for r in records},
+                                           _getter(proc.stage_counters))
                 plan = pipeline.plan_stage_batch(
-                    catalog, _records(events), _getter(proc.shipments), _getter(proc.stage_counters),
+                    catalog, records, _getter(proc.shipments), _getter(proc.stage_counters),
                     advanced_topic=topics.STAGE_ADVANCED.name,
                     anomalies_topic=topics.STAGE_ANOMALIES.name,
                 )
+                out = proc.emitted.ends()
+                for _partition, snapshot in plan.snapshots.values():
+                    snapshot["out"] = out
                 # Outputs first, acknowledged; then the state that makes their re-emission a no-op.
-                await outputs.send([(t, k.encode(), v, None) for t, k, v in plan.sends]
-                                   + stats_records(plan) + index_records(plan))
+                sends = [(s.topic, s.key.encode(), s.value, None)
+                         for s in proc.emitted.unsent(plan.sends)]
+                proc.emitted.advance(await outputs.send(sends + stats_records(plan)
+                                                        + index_records(plan)))
                 await outputs.write_changelog(changelog(proc.stage_counters, plan.snapshots)
                                               + changelog(proc.shipments, plan.states))
             except BaseException as exc:

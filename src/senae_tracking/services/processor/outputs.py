@@ -61,14 +61,16 @@ class Outputs(Service):
         # The Java client's (and aiokafka's, kafka-python's) default partitioner.
         return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
-    async def send(self, records: list[tuple[str, bytes, bytes | None, int | None]]) -> None:
+    async def send(self, records: list[tuple[str, bytes, bytes | None, int | None]]
+                   ) -> dict[tuple[str, int], int]:
         """Send (topic, key, value, partition) records; return once all are acknowledged.
 
         Records are appended to one batch per partition (cheaper than one ``send`` each); a
-        partition of None means the key's default partition.
+        partition of None means the key's default partition. Returns, per (topic, partition)
+        written, the offset after the last record written there.
         """
         if not records:
-            return
+            return {}
         producer = await self._ensure()
         batches: dict[tuple[str, int], list[Any]] = {}
         futures = []
@@ -80,11 +82,17 @@ class Outputs(Service):
                 batch = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)
                 open_batches.append(batch)
+        sizes = []
         for (topic, partition), built in batches.items():
             for batch in built:
                 batch.close()
+                sizes.append(batch.record_count())
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*futures)
+        ends: dict[tuple[str, int], int] = {}
+        for size, meta in zip(sizes, await asyncio.gather(*futures), strict=True):
+            written = (meta.topic, meta.partition)
+            ends[written] = max(meta.offset + size, ends.get(written, 0))
+        return ends
 
     async def write_changelog(self, entries: list[tuple[str, bytes, bytes | None, int | None]]) -> None:
         """Write (changelog topic, key, value, partition) entries, acknowledged, then end markers."""

@@ -43,11 +43,21 @@ class Record:
     value: bytes
 
 
+@dataclass(frozen=True)
+class Send:
+    """One output message; ``event_id`` is its envelope's id, derived from the source event."""
+
+    topic: str
+    key: str
+    value: bytes
+    event_id: str
+
+
 @dataclass
 class Plan:
     """What a batch produced: messages to send first, then table entries to write."""
 
-    sends: list[tuple[str, str, bytes]] = field(default_factory=list)
+    sends: list[Send] = field(default_factory=list)
     index_entries: list[dict[str, Any]] = field(default_factory=list)
     states: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     snapshots: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
@@ -158,9 +168,9 @@ def plan_stage_batch(
         after = outcome.state
         states[sid] = after
         for message in outcome.advanced:
-            plan.sends.append((advanced_topic, sid, _json(message)))
+            plan.sends.append(Send(advanced_topic, sid, _json(message), message["event_id"]))
         for message in outcome.anomalies:
-            plan.sends.append((anomalies_topic, sid, _json(message)))
+            plan.sends.append(Send(anomalies_topic, sid, _json(message), message["event_id"]))
         if not outcome.replay:
             plan.index_entries.extend(message for _key, message in index_messages(before, after))
             changed[sid] = record.partition
