@@ -1,8 +1,7 @@
 """Operators' commands: follow a topic (``tail``) and measure consumer-group lag (``lag``).
 
-End offsets are read from fetch responses' high watermark, not from ListOffsets, because the
-embedded broker answers ListOffsets with the base offset of the last record batch (DESIGN.md); the
-high watermark is right on every Kafka-API broker.
+End offsets are the fetch high watermarks of :mod:`senae_tracking.shared.topiclog` (the embedded
+broker's ListOffsets answer is wrong, see DESIGN.md).
 """
 
 from __future__ import annotations
@@ -12,11 +11,11 @@ import time
 from dataclasses import dataclass
 
 import click
-from kafka import KafkaConsumer, TopicPartition
 
 from senae_tracking.cli import settings_or_exit
 from senae_tracking.shared.kafka import admin_client, make_consumer
 from senae_tracking.shared.settings import Settings
+from senae_tracking.shared.topiclog import high_watermarks
 from senae_tracking.shared.topics import ALL_TOPICS
 
 TOPIC_ALIASES = {spec.name.split(".")[1]: spec.name for spec in ALL_TOPICS}
@@ -24,25 +23,6 @@ TOPIC_ALIASES = {spec.name.split(".")[1]: spec.name for spec in ALL_TOPICS}
 
 def _topic_name(name: str) -> str:
     return TOPIC_ALIASES.get(name, name)
-
-
-def high_watermarks(consumer: KafkaConsumer, partitions: list[TopicPartition],
-                    timeout: float = 5.0) -> dict[TopicPartition, int]:
-    """End offset of each partition, as reported by fetch responses."""
-    consumer.assign(partitions)
-    for tp in partitions:
-        consumer.seek(tp, 0)
-    consumer.pause(*partitions)
-    found: dict[TopicPartition, int] = {}
-    deadline = time.monotonic() + timeout
-    consumer.resume(*partitions)
-    while len(found) < len(partitions) and time.monotonic() < deadline:
-        consumer.poll(timeout_ms=200, max_records=1, update_offsets=False)
-        for tp in partitions:
-            mark = consumer.highwater(tp)
-            if mark is not None:
-                found[tp] = mark
-    return found
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from senae_tracking.analytics.log import read_topic
 from senae_tracking.analytics.stats import MONTHLY_COLUMNS, DwellTimes, MonthlyTable
 from senae_tracking.cli import settings_or_exit
 from senae_tracking.ops import TOPIC_ALIASES
 from senae_tracking.shared.catalog import load_catalog
+from senae_tracking.shared.topiclog import read_topic
 from senae_tracking.shared.topics import ATTENTIONS, COMPLAINTS, STAGE_ADVANCED
 
 

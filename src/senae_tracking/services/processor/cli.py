@@ -88,3 +88,48 @@ def generate_log(table_path: Path, divisor: int, seed: int, output: TextIO | Non
         if producer is not None:
             producer.close()
     click.echo(f"{total} mensajes / messages", err=True)
+
+
+@processor.command()
+@click.option("--out", "out", type=click.File("w"), required=True,
+              help="Estados reconstruidos, JSONL / rebuilt shipment states, JSONL ('-' for stdout).")
+@click.option("--stages", "stages", type=click.File("w"), default=None,
+              help="Entradas por etapa, CSV / stage entries per month, district and stage, CSV.")
+def replay(out: TextIO, stages: TextIO | None) -> None:
+    """Reconstruye el estado desde el registro / rebuild every shipment's state from the event log.
+
+    Lee senae.stage-events.v1 desde el inicio hasta su fin actual con las reglas del worker, sin
+    emitir nada. / Reads the topic from its start to its current end with the worker's rules and
+    emits nothing; each line is what GET /shipments/{id} answers.
+    """
+    from kafka.errors import KafkaError
+    from tqdm import tqdm
+
+    from senae_tracking.services.processor import counters, pipeline
+    from senae_tracking.services.processor.replay import rebuild
+    from senae_tracking.shared import topics
+    from senae_tracking.shared.catalog import load_catalog
+    from senae_tracking.shared.kafka import json_bytes
+    from senae_tracking.shared.topiclog import read_records
+
+    settings = settings_or_exit()
+    configure_logging(settings)
+    catalog = load_catalog()
+    records = (pipeline.Record(r.topic, r.partition, r.offset, r.timestamp / 1000, r.value)
+               for r in read_records(settings, topics.STAGE_EVENTS.name))
+    try:
+        rebuilt = rebuild(catalog, tqdm(records, unit="ev", disable=not sys.stderr.isatty()),
+                          advanced_topic=topics.STAGE_ADVANCED.name,
+                          anomalies_topic=topics.STAGE_ANOMALIES.name)
+    except (KafkaError, LookupError, TimeoutError) as exc:
+        click.echo(f"No se pudo leer el registro / could not read the log at {settings.kafka_bootstrap}: "
+                   f"{exc}", err=True)
+        sys.exit(1)
+    shipments = rebuilt.shipments(catalog)
+    for shipment in shipments:
+        out.write(json_bytes(shipment).decode() + "\n")
+    if stages is not None:
+        stages.write(counters.to_csv(rebuilt.stage_rows(topics.STAGE_EVENTS.name), counters.STAGE_COLUMNS))
+    click.echo(f"{rebuilt.records} eventos / events, {len(shipments)} embarques / shipments, "
+               f"{rebuilt.advanced} avances / stage changes, {rebuilt.anomalies} anomalías / anomalies, "
+               f"{rebuilt.invalid} inválidos / invalid", err=True)

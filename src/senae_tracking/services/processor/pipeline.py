@@ -122,6 +122,16 @@ def index_messages(
     return out
 
 
+def public_shipment(catalog: Catalog, state: dict[str, Any]) -> dict[str, Any]:
+    """A shipment as the views and exports show it: no bookkeeping, labels added."""
+    body = {k: v for k, v in state.items() if k not in ("seen_ids", "last_position")}
+    stage = state["stage"]
+    body["stage_label"] = {"es": catalog.label(stage, "es"), "en": catalog.label(stage, "en")}
+    body["timeline"] = [{k: v for k, v in e.items() if k != "applied_at"} for e in state["timeline"]]
+    body["pending"] = [p["event"] for p in state["pending"]]
+    return body
+
+
 def index_update(current: Any, message: dict[str, Any]) -> Any:
     """The new value of a look-up entry after ``message``, or None when it changes nothing.
 

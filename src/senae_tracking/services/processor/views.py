@@ -17,7 +17,7 @@ from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
 
-from senae_tracking.services.processor import counters
+from senae_tracking.services.processor import counters, pipeline
 from senae_tracking.shared import identifiers, topics
 from senae_tracking.shared.catalog import load_catalog
 
@@ -48,16 +48,6 @@ def _check(kind: str, value: str) -> str | None:
     if kind == "documento":
         return None if _DOCUMENT.match(value) else "must be 4-35 capital letters, digits or '-'"
     return identifiers.check_ruc(value)
-
-
-def _shipment_json(state: dict[str, Any]) -> dict[str, Any]:
-    catalog = load_catalog()
-    body = {k: v for k, v in state.items() if k not in ("seen_ids", "last_position")}
-    stage = state["stage"]
-    body["stage_label"] = {"es": catalog.label(stage, "es"), "en": catalog.label(stage, "en")}
-    body["timeline"] = [{k: v for k, v in e.items() if k != "applied_at"} for e in state["timeline"]]
-    body["pending"] = [p["event"] for p in state["pending"]]
-    return body
 
 
 def register(proc: Processor) -> None:
@@ -109,7 +99,7 @@ def register(proc: Processor) -> None:
         if not state or state.get("stage") is None:
             return _error(view, 404, f"Embarque no encontrado / shipment not found: {shipment_id}",
                           "shipment_id")
-        return view.json(_shipment_json(state))
+        return view.json(pipeline.public_shipment(load_catalog(), state))
 
     def lookup(path: str, table: Any, kind: str, field: str) -> None:
         @app.page(path)
