@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     notifier_port: int = Field(8002, ge=1, le=65535)
     portal_port: int = Field(8003, ge=1, le=65535)
     processor_port: int = Field(6066, ge=1, le=65535)
+    processor_commit_interval: float = Field(
+        2.8, gt=0, le=3600, description="Seconds between a processor worker's offset commits"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     notifier_url: str | None = Field(
         None, description="Public base URL of the notifier's webhooks (default http://127.0.0.1:PORT)"

@@ -34,8 +34,9 @@ PARTITIONS = 4
 class Worker:
     """A processor worker subprocess."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.settings = settings
+        self.env = env or {}
         self.port = free_port()
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -48,7 +49,7 @@ class Worker:
         env = {**os.environ, "SENAE_KAFKA_BOOTSTRAP": self.settings.kafka_bootstrap,
                "SENAE_KAFKA_PROFILE": "local", "SENAE_KAFKA_PARTITIONS": str(PARTITIONS),
                "SENAE_DATA_DIR": self.settings.data_dir,
-               "SENAE_LOG_LEVEL": os.environ.get("SENAE_TEST_WORKER_LOG_LEVEL", "WARNING")}
+               "SENAE_LOG_LEVEL": os.environ.get("SENAE_TEST_WORKER_LOG_LEVEL", "WARNING"), **self.env}
         out = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "senae_tracking.cli", "processor", "worker",
@@ -96,12 +97,12 @@ def private_settings(tmp_path: Path) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def workers(private_settings: Settings, tmp_path: Path) -> Iterator[Callable[[], Worker]]:
-    """A factory of started workers; every one is killed at the end of the test."""
+def workers(private_settings: Settings, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """A factory of started workers (extra ``SENAE_*`` variables as keywords); all killed at the end."""
     started: list[Worker] = []
 
-    def start() -> Worker:
-        worker = Worker(private_settings, tmp_path / f"worker-{len(started)}.log").start()
+    def start(**env: str) -> Worker:
+        worker = Worker(private_settings, tmp_path / f"worker-{len(started)}.log", env).start()
         started.append(worker)
         return worker
 

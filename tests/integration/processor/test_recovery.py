@@ -16,7 +16,9 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from senae_tracking.embedded.broker import LocalBroker, free_port
+from senae_tracking.ops import group_lag
 from senae_tracking.services.processor import pipeline, workload
+from senae_tracking.services.processor.app import APP_ID
 from senae_tracking.shared import topics
 from senae_tracking.shared.catalog import load_catalog
 from senae_tracking.shared.contract import STAGE_ADVANCED, derived_event_id
@@ -130,6 +132,34 @@ def test_worker_killed_mid_stream_resumes_without_loss_or_double_effects(
         body = shipment_view(second, workload.shipment_id(index))
         life = workload.shipment_events(index)
         assert [e["stage"] for e in body["timeline"]] == [e["stage"] for e in life]
+
+
+def test_worker_killed_before_its_first_commit_loses_nothing(private_settings: Settings,
+                                                              workers) -> None:
+    """No committed offset at restart: records fetched while the tables recover are not skipped."""
+    events = workload.interleaved(500)
+    head, backlog = events[:len(events) // 4], events[len(events) // 4:]
+    produce(private_settings, topics.STAGE_EVENTS.name, [(e["shipment_id"], e) for e in head])
+    first = workers(SENAE_PROCESSOR_COMMIT_INTERVAL="600")  # it never commits
+    first.wait_for("/stats/stages", counted(first, len(head)))
+    first.kill()
+    assert committed_offsets(private_settings) == {}, "the first worker must not have committed"
+    # Several batches wait while the restarted worker recovers its tables.
+    produce(private_settings, topics.STAGE_EVENTS.name, [(e["shipment_id"], e) for e in backlog])
+    second = workers()
+    try:
+        second.wait_for("/stats/stages", counted(second, len(events)), timeout=90)
+    except AssertionError:
+        raise AssertionError(missing_report(private_settings, second, events)) from None
+    for index in range(0, 500, 37):
+        body = shipment_view(second, workload.shipment_id(index))
+        assert [e["stage"] for e in body["timeline"]] == [e["stage"] for e in workload.shipment_events(index)]
+
+
+def committed_offsets(settings: Settings) -> dict[int, int]:
+    """The processor group's committed offsets on the stage-events topic."""
+    return {lag.partition: lag.committed for lag in group_lag(settings, APP_ID)
+            if lag.topic == topics.STAGE_EVENTS.name and lag.committed > 0}
 
 
 def outputs_of_a_killed_batch(settings: Settings, events: list[dict[str, Any]]) -> int:

@@ -134,3 +134,10 @@ def test_generated_log_reproduces_the_table() -> None:
     assert counters.to_csv(table, counters.MONTHLY_COLUMNS) == transparency.table_csv(rows)
     assert transparency.table_csv(transparency.read_table(REPO / "data/senae-tracking-transparencia.csv")) \
         == (REPO / "data/senae-tracking-transparencia.csv").read_text()
+
+
+def test_invalid_records_still_advance_the_processed_offset() -> None:
+    bad = [pipeline.Record(topics.STAGE_EVENTS.name, 0, 7, None, b"{not json")]
+    plan = pipeline.plan_stage_batch(CAT, bad, lambda _sid: None, lambda _src: None,
+                                     advanced_topic="a", anomalies_topic="b")
+    assert plan.snapshots[f"{topics.STAGE_EVENTS.name}:0"][1]["wm"] == 7

@@ -20,8 +20,9 @@ from aiokafka.partitioner import murmur2
 from faust.types import EventT
 
 from senae_tracking.services.processor import counters, pipeline
+from senae_tracking.services.processor.backfill import Backfill
+from senae_tracking.services.processor.consumer import use_processor_consumer
 from senae_tracking.services.processor.emitted import EmittedLog
-from senae_tracking.services.processor.fetch import use_short_fetch_waits
 from senae_tracking.services.processor.outputs import Outputs
 from senae_tracking.services.processor.portal_counts import PortalCounter
 from senae_tracking.shared import topics
@@ -51,6 +52,7 @@ class Processor:
     stats: Any
     outputs: Outputs
     emitted: EmittedLog
+    backfill: Backfill
     portal_counter: PortalCounter
     web_port: int
     web_host: str
@@ -84,9 +86,9 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         web_port=port, web_host=web_host, web_bind=web_host, canonical_url=f"http://{web_host}:{port}",
         topic_allow_declare=True, table_cleanup_interval=3600.0, web_in_thread=False,
         stream_buffer_maxsize=32768, broker_max_poll_records=10000,
+        broker_commit_interval=settings.processor_commit_interval,
     )
-    if profile == "local":
-        use_short_fetch_waits(app)
+    use_processor_consumer(app, short_fetch_waits=profile == "local")
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     stage_events = app.topic(topics.STAGE_EVENTS.name, **raw)
     index_topic = app.topic(f"{APP_ID}-index", internal=True, partitions=partitions, **raw)
@@ -102,6 +104,7 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         ruc_index=table("ruc-index"), stage_counters=table("stage-counters"), stats=table("stats", 1),
         outputs=(outputs := Outputs(settings, end_markers=profile == "local")),
         emitted=EmittedLog(settings, [topics.STAGE_ADVANCED.name, topics.STAGE_ANOMALIES.name]),
+        backfill=Backfill(settings),
         portal_counter=PortalCounter(settings, outputs, stats_topic.get_topic_name()),
         web_port=port, web_host=web_host,
     )
@@ -151,7 +154,7 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
     async def process_stage_events(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
             try:
-                records = _records(events)
+                records = await proc.backfill.complete(_records(events), _getter(proc.stage_counters))
                 await proc.emitted.prepare({pipeline.source_key(r) for r in records},
                                            _getter(proc.stage_counters))
                 plan = pipeline.plan_stage_batch(

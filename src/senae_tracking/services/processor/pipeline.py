@@ -99,9 +99,14 @@ def received_at(record: Record) -> str:
     return datetime.fromtimestamp(record.timestamp, UTC).isoformat()
 
 
+def source_name(topic: str, partition: int) -> str:
+    """The counter snapshot key of a source partition."""
+    return f"{topic}:{partition}"
+
+
 def source_key(record: Record) -> str:
     """The counter snapshot key of the record's source partition."""
-    return f"{record.topic}:{record.partition}"
+    return source_name(record.topic, record.partition)
 
 
 def index_messages(
@@ -162,9 +167,13 @@ def plan_stage_batch(
     states: dict[str, domain.Shipment | None] = {}
     changed: dict[str, int] = {}
     for record in records:
+        source = source_key(record)
+        snap = plan.snapshots[source][1] if source in plan.snapshots else _copy(get_snapshot(source))
+        plan.snapshots[source] = (record.partition, snap)
         event = decode_stage_event(catalog, record.value)
         if event is None:
             plan.invalid += 1
+            snap["wm"] = max(snap["wm"], record.offset)  # handled: not a hole for the backfill
             log.warning("registro inválido ignorado / invalid record skipped at %s:%d:%d",
                         record.topic, record.partition, record.offset)
             continue
@@ -184,14 +193,11 @@ def plan_stage_batch(
         if not outcome.replay:
             plan.index_entries.extend(message for _key, message in index_messages(before, after))
             changed[sid] = record.partition
-        source = source_key(record)
-        snap = plan.snapshots[source][1] if source in plan.snapshots else _copy(get_snapshot(source))
         if record.offset > snap["wm"]:
             for entry in domain.stage_entries(after, position):
                 key = counters.stage_key(entry["occurred_at"], after.distrito, entry["stage"])
                 snap["counts"][key] = snap["counts"].get(key, 0) + 1
             snap["wm"] = record.offset
-        plan.snapshots[source] = (record.partition, snap)
     for sid, partition in changed.items():
         state = states[sid]
         assert state is not None
