@@ -50,6 +50,8 @@ class Processor:
     ruc_index: Any
     stage_counters: Any
     stats: Any
+    index_positions: Any
+    stats_positions: Any
     outputs: Outputs
     emitted: EmittedLog
     backfill: Backfill
@@ -102,6 +104,7 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         app=app, shipments=table("shipments"), dai_index=table("dai-index"),
         entrega_index=table("entrega-index"), documento_index=table("documento-index"),
         ruc_index=table("ruc-index"), stage_counters=table("stage-counters"), stats=table("stats", 1),
+        index_positions=table("index-positions"), stats_positions=table("stats-positions", 1),
         outputs=(outputs := Outputs(settings, end_markers=profile == "local")),
         emitted=EmittedLog(settings, [topics.STAGE_ADVANCED.name, topics.STAGE_ANOMALIES.name]),
         backfill=Backfill(settings),
@@ -178,26 +181,34 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
     index_tables = {"dai": proc.dai_index, "entrega": proc.entrega_index,
                     "documento": proc.documento_index, "ruc": proc.ruc_index}
 
+    def positions(records: list[pipeline.Record]) -> dict[str, tuple[int, dict[str, Any]]]:
+        """The last offset handled per source partition, for the backfill of the next batch."""
+        last: dict[str, tuple[int, dict[str, Any]]] = {}
+        for record in records:
+            last[pipeline.source_key(record)] = (record.partition, {"wm": record.offset})
+        return last
+
     @app.agent(index_topic)
     async def update_indexes(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
             try:
+                records = await proc.backfill.complete(_records(events), _getter(proc.index_positions))
                 changed: dict[str, dict[str, tuple[int, Any]]] = {kind: {} for kind in index_tables}
-                for event in events:
-                    if event.value is None:
+                for record in records:
+                    if not record.value:
                         continue
-                    for message in orjson.loads(event.value)["entries"]:
+                    for message in orjson.loads(record.value)["entries"]:
                         kind, key = message["kind"], message["key"]
                         pending = changed[kind]
                         current = (pending[key][1] if key in pending
                                    else index_tables[kind].get(key.encode()))
                         updated = pipeline.index_update(current, message)
                         if updated is not None:
-                            pending[key] = (event.message.partition, updated)
-                records = []
+                            pending[key] = (record.partition, updated)
+                entries = changelog(proc.index_positions, positions(records))
                 for kind, table_ in index_tables.items():
-                    records += changelog(table_, changed[kind])
-                await outputs.write_changelog(records)
+                    entries += changelog(table_, changed[kind])
+                await outputs.write_changelog(entries)
             except BaseException as exc:
                 crash(exc)
 
@@ -205,16 +216,18 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
     async def merge_stats(stream: Any) -> None:
         async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN):
             try:
+                records = await proc.backfill.complete(_records(events), _getter(proc.stats_positions))
                 newest: dict[str, tuple[int, dict[str, Any]]] = {}
-                for event in events:
-                    if event.value is None:
+                for record in records:
+                    if not record.value:
                         continue
-                    snap = orjson.loads(event.value)
+                    snap = orjson.loads(record.value)
                     source = snap.pop("source")
                     current = newest[source][1] if source in newest else proc.stats.get(source.encode())
                     if counters.newer(current, snap):
-                        newest[source] = (event.message.partition, snap)
-                await outputs.write_changelog(changelog(proc.stats, newest))
+                        newest[source] = (record.partition, snap)
+                await outputs.write_changelog(changelog(proc.stats_positions, positions(records))
+                                              + changelog(proc.stats, newest))
             except BaseException as exc:
                 crash(exc)
 
