@@ -14,12 +14,12 @@ records past that are dropped this time and filled in by the next batches.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from senae_tracking.services.processor import reader
 from senae_tracking.services.processor.pipeline import Record, source_name
 from senae_tracking.shared.settings import Settings
 
@@ -72,32 +72,15 @@ class Backfill:
 
     async def _read(self, gaps: dict[tuple[str, int], tuple[int, int]]
                     ) -> dict[tuple[str, int], list[Record]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
-                                    enable_auto_commit=False, auto_offset_reset="earliest",
-                                    fetch_max_wait_ms=50)
+        ranges: dict[TopicPartition, tuple[int | None, int | None]] = {
+            TopicPartition(t, p): (start, min(stop, start + MAX_FILL))
+            for (t, p), (start, stop) in gaps.items()}
+        consumer = reader.consumer(self.settings)
         await consumer.start()
         try:
-            stops: dict[TopicPartition, int] = {}
-            filled: dict[tuple[str, int], list[Record]] = {tp: [] for tp in gaps}
-            consumer.assign([TopicPartition(t, p) for t, p in gaps])
-            for (topic, partition), (start, stop) in gaps.items():
-                tp = TopicPartition(topic, partition)
-                consumer.seek(tp, start)
-                stops[tp] = min(stop, start + MAX_FILL)
-            deadline = time.monotonic() + READ_TIMEOUT
-            while stops:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"skipped records not read: {sorted(stops)}")
-                fetched = await consumer.getmany(*stops, timeout_ms=200)
-                for tp, items in fetched.items():
-                    filled[(tp.topic, tp.partition)] += [
-                        Record(r.topic, r.partition, r.offset, r.timestamp / 1000, r.value or b"")
-                        for r in items if r.offset < stops[tp]]
-                for tp in list(stops):
-                    end = consumer.highwater(tp)
-                    position = await consumer.position(tp)
-                    if position >= stops[tp] or (end is not None and position >= end):
-                        del stops[tp]
-            return filled
+            found, _ends = await reader.read_partitions(consumer, ranges, READ_TIMEOUT)
         finally:
             await consumer.stop()
+        return {(tp.topic, tp.partition): [Record(r.topic, r.partition, r.offset, r.timestamp / 1000,
+                                                  r.value or b"") for r in records]
+                for tp, records in found.items()}

@@ -13,15 +13,14 @@ held back. A source partition with no snapshot yet has its output partitions rea
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from senae_tracking.services.processor import reader
 from senae_tracking.services.processor.pipeline import Send
 from senae_tracking.shared.settings import Settings
 
@@ -93,44 +92,24 @@ class EmittedLog:
         Partitions with no start are read from their reported end (a lower bound on the embedded
         broker), which also learns their true end from the fetch high watermark.
         """
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
-                                    enable_auto_commit=False, fetch_max_wait_ms=50)
+        consumer = reader.consumer(self.settings)
         await consumer.start()
-        found: set[str] = set()
         try:
             await consumer.topics()
-            positions: dict[TopicPartition, int | None] = {}
+            ranges: dict[TopicPartition, tuple[int | None, int | None]] = {}
             for topic in self.output_topics:
                 for partition in sorted(consumer.partitions_for_topic(topic) or ()):
-                    name = _name(topic, partition)
-                    positions[TopicPartition(topic, partition)] = (
-                        0 if from_start else starts.get(name))
-            consumer.assign(list(positions))
-            for tp, offset in positions.items():
-                if offset is None:
-                    await consumer.seek_to_end(tp)
-                else:
-                    consumer.seek(tp, offset)
-            pending = set(positions)
-            deadline = time.monotonic() + SCAN_TIMEOUT
-            while pending:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"output topics not read to their end: {sorted(pending)}")
-                fetched = await consumer.getmany(*pending, timeout_ms=200)
-                for records in fetched.values():
-                    for record in records:
-                        found.add(_event_id(record.value))
-                for tp in list(pending):
-                    end = consumer.highwater(tp)
-                    if end is not None and await consumer.position(tp) >= end:
-                        pending.discard(tp)
-                        name = _name(tp.topic, tp.partition)
-                        self._ends[name] = max(end, self._ends.get(name, 0))
-                await asyncio.sleep(0)
+                    start = 0 if from_start else starts.get(_name(topic, partition))
+                    ranges[TopicPartition(topic, partition)] = (start, None)
+            found, ends = await reader.read_partitions(consumer, ranges, SCAN_TIMEOUT)
         finally:
             await consumer.stop()
-        found.discard("")
-        return found
+        for tp, end in ends.items():
+            name = _name(tp.topic, tp.partition)
+            self._ends[name] = max(end, self._ends.get(name, 0))
+        ids = {_event_id(r.value) for records in found.values() for r in records}
+        ids.discard("")
+        return ids
 
 
 def _event_id(value: bytes | None) -> str:
