@@ -24,7 +24,7 @@ def _example(kind: str) -> dict[str, Any]:
 def test_missing_event_id_is_named(kind: str) -> None:
     message = _example(kind)
     del message["event_id"]
-    assert contract.Issue("event_id", "is required") in contract.validate(kind, message)
+    assert contract.Issue("event_id", "es obligatorio / is required") in contract.validate(kind, message)
 
 
 @pytest.mark.parametrize("kind", contract.KINDS)
@@ -41,13 +41,13 @@ def test_unknown_field_and_wrong_schema_name(kind: str) -> None:
     message["surprise"] = 1
     message["schema"]["name"] = "senae.other"
     issues = contract.validate(kind, message)
-    assert contract.Issue("surprise", "is not an allowed field") in issues
+    assert contract.Issue("surprise", "no es un campo permitido / is not an allowed field") in issues
     assert any(i.field == "schema.name" for i in issues)
 
 
 @pytest.mark.parametrize("field, value, needle", [
     ("ruc_importador", "1790016918001", "check digit"),
-    ("ruc_importador", 1790016919001, "not of type 'string'"),
+    ("ruc_importador", 1790016919001, "debe ser texto / must be of type string"),
     ("stage", "EN_BODEGA", "not one of"),
     ("distrito", "999", "not one of"),
     ("event_id", "not-a-uuid", "UUID"),
@@ -59,6 +59,7 @@ def test_stage_event_field_errors(field: str, value: object, needle: str) -> Non
     issues = contract.validate(contract.STAGE_EVENT, message)
     assert [i.field for i in issues] == [field]
     assert needle in issues[0].message
+    assert " / " in issues[0].message, "Spanish first, then English"
 
 
 def test_stage_rules_require_their_identifiers() -> None:
@@ -67,7 +68,7 @@ def test_stage_rules_require_their_identifiers() -> None:
                          ("OBSERVACION", "observacion")]:
         message = {k: base[k] for k in ("schema", "event_id", "occurred_at", "shipment_id")}
         message["stage"] = stage
-        assert contract.Issue(field, "is required") in contract.validate(
+        assert contract.Issue(field, "es obligatorio / is required") in contract.validate(
             contract.STAGE_EVENT, message)
 
 
@@ -75,20 +76,22 @@ def test_nested_fields_are_named_with_their_path() -> None:
     message = _example(contract.STAGE_EVENT)
     message["documento_transporte"] = {"tipo": "AWB", "numero": "729-12345670"}
     issues = contract.validate(contract.STAGE_EVENT, message)
-    assert issues == [contract.Issue("documento_transporte.numero",
-                                     "air waybill check digit (serial modulo 7) does not match")]
+    assert issues == [contract.Issue(
+        "documento_transporte.numero", "el dígito verificador de la guía aérea (serie módulo 7) no coincide"
+        " / air waybill check digit (serial modulo 7) does not match")]
 
 
 def test_dai_rule_is_named() -> None:
     message = _example(contract.STAGE_EVENT)
     message["dai"] = "999-2025-10-00012345"
     assert contract.validate(contract.STAGE_EVENT, message) == [
-        contract.Issue("dai", "district '999' is not a known customs district")]
+        contract.Issue("dai", "el distrito '999' no es un distrito aduanero conocido"
+                              " / district '999' is not a known customs district")]
 
 
 def test_non_object_and_check() -> None:
     assert contract.validate(contract.STAGE_EVENT, [1]) == [
-        contract.Issue("(message)", "must be a JSON object")]
+        contract.Issue("(message)", "debe ser un objeto JSON / must be a JSON object")]
     with pytest.raises(contract.ContractError, match="stage: "):
         contract.check(contract.STAGE_EVENT, {**_example(contract.STAGE_EVENT), "stage": "X"})
 

@@ -116,21 +116,40 @@ def _field_of(error: ValidationError) -> str:
     return path or "(message)"
 
 
+#: JSON types as the rules name them, in Spanish.
+_TYPES_ES = {"string": "texto", "integer": "entero", "number": "número", "object": "objeto",
+             "array": "lista", "boolean": "booleano", "null": "nulo"}
+
+
 def _message_of(error: ValidationError) -> str:
-    if error.validator == "format" and error.cause is not None:
-        return str(error.cause)
+    """The broken rule, in Spanish then English."""
+    value, rule = error.instance, error.validator_value
+    if error.validator == "format":
+        if error.cause is not None:
+            return str(error.cause)
+        return f"{value!r} no tiene el formato / does not have the format {rule}"
     if error.validator == "required":
-        return "is required"
+        return "es obligatorio / is required"
     if error.validator == "additionalProperties":
-        return "is not an allowed field"
+        return "no es un campo permitido / is not an allowed field"
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in error.schema.get("enum", []))  # type: ignore[union-attr]
-        return f"{error.instance!r} is not one of: {allowed}"
+        return f"{value!r} no es uno de / is not one of: {allowed}"
     if error.validator == "pattern":
-        rule = error.schema.get("description") if isinstance(error.schema, dict) else None
-        return f"{error.instance!r} is not valid: must be {rule or error.validator_value}"
+        described = error.schema.get("description") if isinstance(error.schema, dict) else None
+        return f"{value!r} no es válido, debe ser / is not valid, must be: {described or rule}"
     if error.validator == "const":
-        return f"must be {error.validator_value!r}"
+        return f"debe ser / must be {rule!r}"
+    if error.validator == "type":
+        names = [str(n) for n in (rule if isinstance(rule, list) else [rule])]
+        spanish = " o ".join(_TYPES_ES.get(n, n) for n in names)
+        return f"{value!r} debe ser {spanish} / must be of type {' or '.join(names)}"
+    if error.validator == "minLength":
+        return f"debe tener al menos {rule} caracteres / must have at least {rule} characters"
+    if error.validator == "maxLength":
+        return f"debe tener como máximo {rule} caracteres / must have at most {rule} characters"
+    if error.validator == "minimum":
+        return f"debe ser al menos {rule} / must be at least {rule}"
     return str(error.message)
 
 
@@ -150,7 +169,7 @@ _PRIORITY = {"required": 0, "additionalProperties": 1, "type": 2, "enum": 3, "co
 def validate(kind: str, message: object) -> list[Issue]:
     """Every problem in ``message`` against the schema of ``kind`` (one per field); empty if valid."""
     if not isinstance(message, Mapping):
-        return [Issue("(message)", "must be a JSON object")]
+        return [Issue("(message)", "debe ser un objeto JSON / must be a JSON object")]
     by_field: dict[str, Issue] = {}
     errors = _leaves(_validator(kind).iter_errors(message))
     for error in sorted(errors, key=lambda e: _PRIORITY.get(str(e.validator), 9)):

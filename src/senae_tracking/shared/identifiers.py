@@ -44,64 +44,73 @@ def _mod10_digit(digits: str) -> int:
 def check_ruc(value: str) -> str | None:
     """Check a RUC: 13 digits, province code, type digit, check digit and establishment suffix."""
     if not isinstance(value, str) or not _RUC_RE.match(value):
-        return "must be exactly 13 digits"
+        return "debe tener exactamente 13 dígitos / must be exactly 13 digits"
     if value[:2] not in PROVINCE_CODES:
-        return f"province code {value[:2]} is not 01-24 or 30"
+        return (f"el código de provincia {value[:2]} no es 01-24 ni 30 / "
+                f"province code {value[:2]} is not 01-24 or 30")
     kind = int(value[2])
     if kind <= 5:  # natural person: cédula + establishment
         if _mod10_digit(value[:9]) != int(value[9]):
-            return "check digit (position 10, modulo 10) does not match"
+            return ("el dígito verificador (posición 10, módulo 10) no coincide / "
+                    "check digit (position 10, modulo 10) does not match")
         suffix = value[10:]
     elif kind == 6:  # public entity
         if _mod11_digit(value[:8], _PUBLIC_WEIGHTS) != int(value[8]):
-            return "check digit (position 9, modulo 11) does not match"
+            return ("el dígito verificador (posición 9, módulo 11) no coincide / "
+                    "check digit (position 9, modulo 11) does not match")
         suffix = value[9:]
     elif kind == 9:  # private company or foreigner without cédula
         if _mod11_digit(value[:9], _PRIVATE_WEIGHTS) != int(value[9]):
-            return "check digit (position 10, modulo 11) does not match"
+            return ("el dígito verificador (posición 10, módulo 11) no coincide / "
+                    "check digit (position 10, modulo 11) does not match")
         suffix = value[10:]
     else:
-        return f"third digit {kind} is not a taxpayer type (0-6 or 9)"
+        return (f"el tercer dígito {kind} no es un tipo de contribuyente (0-6 o 9) / "
+                f"third digit {kind} is not a taxpayer type (0-6 or 9)")
     if int(suffix) == 0:
-        return "establishment suffix must not be zero (e.g. 001)"
+        return ("el sufijo de establecimiento no puede ser cero (p. ej. 001) / "
+                "establishment suffix must not be zero (e.g. 001)")
     return None
 
 
 def check_district(value: str, known: Iterable[str]) -> str | None:
     """Check a customs district code against the catalog's list."""
     if value not in set(known):
-        return f"district {value!r} is not a known customs district"
+        return (f"el distrito {value!r} no es un distrito aduanero conocido / "
+                f"district {value!r} is not a known customs district")
     return None
 
 
 def check_dai(value: str, districts: Iterable[str], regimes: Iterable[str]) -> str | None:
     """Check a DAI number ``DDD-YYYY-RR-NNNNNNNN``: known district, plausible year, known regime."""
     if not isinstance(value, str):
-        return "must be a string DDD-YYYY-RR-NNNNNNNN"
+        return "debe ser un texto DDD-YYYY-RR-NNNNNNNN / must be a string DDD-YYYY-RR-NNNNNNNN"
     match = _DAI_RE.match(value)
     if not match:
-        return "must have the shape DDD-YYYY-RR-NNNNNNNN (e.g. 028-2025-10-00012345)"
+        return "debe tener la forma / must have the shape DDD-YYYY-RR-NNNNNNNN (e.g. 028-2025-10-00012345)"
     district, year, regime, sequence = match.groups()
     if (reason := check_district(district, districts)) is not None:
         return reason
     if not 2000 <= int(year) <= 2099:
-        return f"year {year} is out of range 2000-2099"
+        return f"el año {year} está fuera de 2000-2099 / year {year} is out of range 2000-2099"
     if regime not in set(regimes):
-        return f"regime {regime} is not a known import regime"
+        return (f"el régimen {regime} no es un régimen de importación conocido / "
+                f"regime {regime} is not a known import regime")
     if int(sequence) == 0:
-        return "sequence must not be zero"
+        return "la secuencia no puede ser cero / sequence must not be zero"
     return None
 
 
 def check_numero_entrega(value: str) -> str | None:
     """Check a número de entrega: 21 digits = OCE code (8), year (4), sequence (8), channel (1)."""
     if not isinstance(value, str) or not _ENTREGA_RE.match(value):
-        return "must be exactly 21 digits"
+        return "debe tener exactamente 21 dígitos / must be exactly 21 digits"
     year = int(value[8:12])
     if not 2000 <= year <= 2099:
-        return f"year {year} (digits 9-12) is out of range 2000-2099"
+        return (f"el año {year} (dígitos 9-12) está fuera de 2000-2099 / "
+                f"year {year} (digits 9-12) is out of range 2000-2099")
     if int(value[12:20]) == 0:
-        return "sequence (digits 13-20) must not be zero"
+        return "la secuencia (dígitos 13-20) no puede ser cero / sequence (digits 13-20) must not be zero"
     return None
 
 
@@ -109,10 +118,12 @@ def check_awb(value: str) -> str | None:
     """Check an air waybill number: 3-digit airline prefix and 8-digit serial with a modulo-7 check."""
     match = _AWB_RE.match(value) if isinstance(value, str) else None
     if not match:
-        return "must be an air waybill number: 3-digit prefix and 8 digits (e.g. 729-12345675)"
+        return ("debe ser una guía aérea: prefijo de 3 dígitos y 8 dígitos / "
+                "must be an air waybill number: 3-digit prefix and 8 digits (e.g. 729-12345675)")
     _prefix, serial, check = match.groups()
     if int(serial) % 7 != int(check):
-        return "air waybill check digit (serial modulo 7) does not match"
+        return ("el dígito verificador de la guía aérea (serie módulo 7) no coincide / "
+                "air waybill check digit (serial modulo 7) does not match")
     return None
 
 
