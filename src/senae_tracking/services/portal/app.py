@@ -9,7 +9,7 @@ import html
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +21,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from senae_tracking.services.portal.events import EventsUnavailable, PortalEvents
 from senae_tracking.services.portal.processor_client import ProcessorClient, ProcessorUnavailable
+from senae_tracking.services.portal.throttle import LoginThrottle
 from senae_tracking.shared.accounts import Account, Accounts
 from senae_tracking.shared.catalog import load_catalog
 from senae_tracking.shared.repository import Repository, RepositoryError
@@ -36,6 +37,7 @@ class Portal:
     repository: Repository
     processor: ProcessorClient
     events: PortalEvents
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
 
 def _document(state: dict[str, Any]) -> str | None:
@@ -102,10 +104,20 @@ def create_app(portal: Portal, secret_key: str, *, https_only: bool = False) -> 
     async def login(request: Request) -> Response:
         form = await _check_csrf(request)
         username = form.get("username", "").strip()
+        address = request.client.host if request.client else "-"
+        if wait := portal.throttle.wait(username, address):
+            minutes = (wait + 59) // 60
+            blocked = page(request, "login.html", 429, username=username,
+                           error=f"Demasiados intentos fallidos; intente de nuevo en {minutes} min / "
+                                 f"too many failed attempts; try again in {minutes} min")
+            blocked.headers["Retry-After"] = str(wait)
+            return blocked
         account = portal.accounts.authenticate(username, form.get("password", ""))
         if account is None:
+            portal.throttle.failed(username, address)
             return page(request, "login.html", 401, username=username,
                         error="Usuario o contraseña incorrectos / wrong user or password")
+        portal.throttle.succeeded(username)
         request.session.clear()
         request.session["user"] = account.username
         return RedirectResponse("/", status_code=303)
