@@ -56,7 +56,18 @@ def test_operator_follows_a_shipment_in_the_portal(system: System, browser: Brow
     expect(row).to_contain_text("Aforo físico")
     page.screenshot(path=str(tmp_path / "shipments.png"))
 
-    row.get_by_role("link", name=shipment).click()
+    page.fill("#q", "055-2026-10-00000778")  # a well-formed DAI that is not theirs
+    page.click("#search button")
+    expect(page.get_by_role("alert")).to_contain_text("Ninguna de sus cargas")
+    page.fill("#q", "999-2026-10-00000777")
+    page.click("#search button")
+    expect(page.get_by_role("alert")).to_contain_text("no es un distrito aduanero conocido")
+    page.fill("#q", "055-2026-10-00000777")  # their DAI leads straight to the shipment
+    page.click("#search button")
+    expect(page.locator("#stage")).to_have_text("DAI aceptada, canal de aforo asignado")
+    page.goto(f"{system.portal}/")
+
+    page.locator("#shipments tr", has_text=shipment).get_by_role("link", name=shipment).click()
     expect(page.locator("#stage")).to_have_text("DAI aceptada, canal de aforo asignado")
     expect(page.locator("#timeline li")).to_have_count(5)
     expect(page.locator("#timeline li").first).to_contain_text("Manifiesto de carga transmitido")

@@ -6,6 +6,7 @@ processor's views, subscriptions from the shared repository, events go to Kafka.
 from __future__ import annotations
 
 import html
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,8 +23,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from senae_tracking.services.portal.events import EventsUnavailable, PortalEvents
 from senae_tracking.services.portal.processor_client import ProcessorClient, ProcessorUnavailable
 from senae_tracking.services.portal.throttle import LoginThrottle
+from senae_tracking.shared import identifiers
 from senae_tracking.shared.accounts import Account, Accounts
-from senae_tracking.shared.catalog import load_catalog
+from senae_tracking.shared.catalog import Catalog, load_catalog
 from senae_tracking.shared.repository import Repository, RepositoryError
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -58,6 +60,23 @@ async def _check_csrf(request: Request) -> dict[str, str]:
     if not secrets.compare_digest(values.get("csrf", ""), _csrf(request)):
         raise HTTPException(403, "Formulario vencido; recargue la página / stale form, reload the page")
     return values
+
+
+_DAI_SHAPE = re.compile(r"^\d{3}-\d{4}-\d{2}-\d{8}$")
+_SHIPMENT_ID = re.compile(r"^[A-Z0-9][A-Z0-9._-]{2,63}$")
+
+
+def search_kind(query: str, catalog: Catalog) -> tuple[str, str | None]:
+    """What a search names (``dai``, ``entregas``, ``shipment``), or the rule it breaks."""
+    if not query:
+        return "", "Escriba un número de DAI, de entrega o de carga / type a DAI, delivery or shipment number"
+    if _DAI_SHAPE.match(query):
+        return "dai", identifiers.check_dai(query, catalog.districts, catalog.regimes)
+    if query.isdigit():
+        return "entregas", identifiers.check_numero_entrega(query)
+    if _SHIPMENT_ID.match(query):
+        return "shipment", None
+    return "", ("Use solo letras, dígitos, '.', '_' o '-' / use only letters, digits, '.', '_' or '-'")
 
 
 def create_app(portal: Portal, secret_key: str, *, https_only: bool = False) -> FastAPI:
@@ -142,6 +161,31 @@ def create_app(portal: Portal, secret_key: str, *, https_only: bool = False) -> 
         if not unavailable:
             await portal.events.attention(user.ruc, "LISTADO")
         return page(request, "shipments.html", shipments=rows, unavailable=unavailable)
+
+    @app.get("/buscar", response_class=HTMLResponse, response_model=None)
+    async def search(request: Request, q: str = "") -> Response:
+        """One of the user's shipments by DAI, número de entrega, transport document or id."""
+        user = login_required(request)
+        query = q.strip().upper()
+        kind, problem = search_kind(query, catalog)
+        if problem is not None:
+            return page(request, "shipments.html", 400, shipments=[], query=q, search_error=problem)
+        try:
+            found = ([await portal.processor.shipment(query)] if kind == "shipment"
+                     else await portal.processor.lookup(kind, query))
+        except ProcessorUnavailable:
+            return page(request, "shipments.html", 503, shipments=[], query=q, unavailable=True)
+        mine = [s for s in found if s and user.ruc in (s.get("ruc_importador"), s.get("ruc_agente"))]
+        if len(mine) == 1:
+            return RedirectResponse(f"/cargas/{quote(str(mine[0]['shipment_id']), safe='')}",
+                                    status_code=303)
+        rows = [{**s, "stage_label": catalog.label(str(s.get("stage")), "es"),
+                 "canal_label": catalog.label(s["canal"]) if s.get("canal") else None,
+                 "documento": _document(s)} for s in mine]
+        return page(request, "shipments.html", 200 if rows else 404, shipments=rows, query=q,
+                    search_error=None if rows else
+                    f"Ninguna de sus cargas corresponde a «{q.strip()}» / "
+                    f"none of your shipments matches «{q.strip()}»")
 
     @app.get("/shipments/{shipment_id}")
     async def shipment_link(shipment_id: str) -> RedirectResponse:

@@ -40,6 +40,12 @@ class ProcessorClient:
         items: list[dict[str, Any]] = result["shipments"] if result else []
         return items
 
+    async def lookup(self, kind: str, value: str) -> list[dict[str, Any]]:
+        """Shipments found by ``kind`` (``dai``, ``entregas`` or ``documentos``) and number."""
+        result = await self._get(f"/{kind}/{quote(value, safe='')}")
+        items: list[dict[str, Any]] = result["shipments"] if result else []
+        return items
+
     async def monthly(self) -> list[dict[str, Any]]:
         """The monthly complaints/attentions table, newest month first."""
         result = await self._get("/stats/monthly")
