@@ -45,6 +45,12 @@ class AccountError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
+def _password_problem(password: str) -> str | None:
+    if len(password) < 8:
+        return "debe tener al menos 8 caracteres / must have at least 8 characters"
+    return None
+
+
 def _account(user: PortalUser) -> Account:
     return Account(user.username, user.ruc, user.name, user.email, user.lang)
 
@@ -60,10 +66,10 @@ class Accounts:
         """Add a user; AccountError names the field that breaks a rule or is taken."""
         checks = [
             ("username", None if _USERNAME.match(username) else
-             "must be 3-64 letters, digits or . _ @ -"),
-            ("password", None if len(password) >= 8 else "must have at least 8 characters"),
+             "debe tener 3-64 letras, dígitos o . _ @ - / must be 3-64 letters, digits or . _ @ -"),
+            ("password", _password_problem(password)),
             ("ruc", check_ruc(ruc)),
-            ("lang", None if lang in ("es", "en") else "must be es or en"),
+            ("lang", None if lang in ("es", "en") else "debe ser es o en / must be es or en"),
         ]
         for field, problem in checks:
             if problem:
@@ -74,8 +80,19 @@ class Accounts:
             with self._session.begin() as session:
                 session.add(user)
         except IntegrityError:
-            raise AccountError("username", "is already taken") from None
+            raise AccountError("username", "ya está en uso / is already taken") from None
         return _account(user)
+
+    def set_password(self, username: str, password: str) -> Account:
+        """Replace a user's password (an operator's reset); AccountError names what is wrong."""
+        if problem := _password_problem(password):
+            raise AccountError("password", problem)
+        with self._session.begin() as session:
+            user = session.scalars(select(PortalUser).where(PortalUser.username == username)).first()
+            if user is None:
+                raise AccountError("username", "no existe / does not exist")
+            user.password_hash = _HASHER.hash(password)
+            return _account(user)
 
     def get(self, username: str) -> Account | None:
         """The user called ``username``, if any."""

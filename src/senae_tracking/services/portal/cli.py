@@ -68,3 +68,23 @@ def add_user(username: str, ruc: str, name: str, email: str | None, lang: str, p
     except AccountError as exc:
         raise click.ClickException(f"dato inválido / invalid value — {exc}") from exc
     click.echo(f"Cuenta creada / account created: {account.username} (RUC {account.ruc})")
+
+
+@users.command("passwd")
+@click.option("--username", required=True, help="Usuario Ecuapass / Ecuapass user.")
+@click.password_option(envvar="SENAE_PORTAL_PASSWORD",
+                       help="Contraseña nueva (o SENAE_PORTAL_PASSWORD) / new password.")
+def set_password(username: str, password: str) -> None:
+    """Cambia la contraseña de una cuenta / reset an account's password."""
+    from senae_tracking.shared.accounts import AccountError, Accounts
+    from senae_tracking.shared.db import make_engine
+
+    settings = settings_or_exit()
+    engine = make_engine(settings.database_url)
+    try:
+        account = Accounts(engine).set_password(username, password)
+    except AccountError as exc:
+        raise click.ClickException(f"dato inválido / invalid value — {exc}") from exc
+    finally:
+        engine.dispose()
+    click.echo(f"Contraseña cambiada / password changed: {account.username}")
