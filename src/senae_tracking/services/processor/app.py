@@ -1,9 +1,11 @@
 """The Faust application: topics, tables and agents, built from Settings by :func:`create_app`.
 
-Agents are thin: they hand batches to :mod:`pipeline` and carry out the returned plan in a fixed
-order — send the output messages and wait for the broker's acknowledgements, then write table
-entries to the changelog partition of the *source record* (a batch mixes partitions, so entries are
-written with an explicit partition rather than through Faust's current-event partition).
+Agents are thin: they complete each batch with any records Faust skipped (:mod:`backfill`), hand
+it to :mod:`pipeline` and carry out the returned plan in a fixed order — send the output messages
+not already in the output topics (:mod:`emitted`) and wait for the broker's acknowledgements, then
+write table entries to the changelog partition of the *source record* (a batch mixes partitions,
+so entries are written with an explicit partition rather than through Faust's current-event
+partition).
 """
 
 from __future__ import annotations
@@ -185,7 +187,9 @@ def create_app(settings: Settings, profile: Profile, *, web_port: int | None = N
         """The last offset handled per source partition, for the backfill of the next batch."""
         last: dict[str, tuple[int, dict[str, Any]]] = {}
         for record in records:
-            last[pipeline.source_key(record)] = (record.partition, {"wm": record.offset})
+            source = pipeline.source_key(record)
+            handled = last[source][1]["wm"] if source in last else -1
+            last[source] = (record.partition, {"wm": max(handled, record.offset)})
         return last
 
     @app.agent(index_topic)
