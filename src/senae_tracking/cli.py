@@ -75,6 +75,9 @@ def configure_logging(settings: Settings) -> None:
     for noisy in ("kafka", "aiokafka"):
         level = logging.getLevelNamesMapping()[settings.log_level]
         logging.getLogger(noisy).setLevel(max(logging.WARNING, level))
+    # kafka-python warns whenever its caller spends over 100 ms between polls, which the topic
+    # readers do by design (they process each fetch before the next).
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
