@@ -63,7 +63,7 @@ async def _check_csrf(request: Request) -> dict[str, str]:
 
 
 _DAI_SHAPE = re.compile(r"^\d{3}-\d{4}-\d{2}-\d{8}$")
-_SHIPMENT_ID = re.compile(r"^[A-Z0-9][A-Z0-9._-]{2,63}$")
+_SHIPMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 
 
 def search_kind(query: str, catalog: Catalog) -> tuple[str, str | None]:
@@ -111,6 +111,12 @@ def create_app(portal: Portal, secret_key: str, *, https_only: bool = False) -> 
             raise HTTPException(303, headers={"Location": "/login"})
         return user
 
+    def table_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Shipments as the list page shows them, with Spanish labels."""
+        return [{**s, "stage_label": catalog.label(str(s.get("stage")), "es"),
+                 "canal_label": catalog.label(s["canal"]) if s.get("canal") else None,
+                 "documento": _document(s)} for s in items]
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -155,18 +161,16 @@ def create_app(portal: Portal, secret_key: str, *, https_only: bool = False) -> 
             unavailable = False
         except ProcessorUnavailable:
             items, unavailable = [], True
-        rows = [{**s, "stage_label": catalog.label(str(s.get("stage")), "es"),
-                 "canal_label": catalog.label(s["canal"]) if s.get("canal") else None,
-                 "documento": _document(s)} for s in items]
+        rows = table_rows(items)
         if not unavailable:
             await portal.events.attention(user.ruc, "LISTADO")
         return page(request, "shipments.html", shipments=rows, unavailable=unavailable)
 
     @app.get("/buscar", response_class=HTMLResponse, response_model=None)
     async def search(request: Request, q: str = "") -> Response:
-        """One of the user's shipments by DAI, número de entrega, transport document or id."""
+        """One of the user's shipments by DAI, número de entrega or shipment id."""
         user = login_required(request)
-        query = q.strip().upper()
+        query = q.strip()
         kind, problem = search_kind(query, catalog)
         if problem is not None:
             return page(request, "shipments.html", 400, shipments=[], query=q, search_error=problem)
@@ -179,9 +183,7 @@ def create_app(portal: Portal, secret_key: str, *, https_only: bool = False) -> 
         if len(mine) == 1:
             return RedirectResponse(f"/cargas/{quote(str(mine[0]['shipment_id']), safe='')}",
                                     status_code=303)
-        rows = [{**s, "stage_label": catalog.label(str(s.get("stage")), "es"),
-                 "canal_label": catalog.label(s["canal"]) if s.get("canal") else None,
-                 "documento": _document(s)} for s in mine]
+        rows = table_rows(mine)
         return page(request, "shipments.html", 200 if rows else 404, shipments=rows, query=q,
                     search_error=None if rows else
                     f"Ninguna de sus cargas corresponde a «{q.strip()}» / "
