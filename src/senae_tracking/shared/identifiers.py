@@ -10,7 +10,10 @@ import re
 from collections.abc import Callable, Iterable
 
 _RUC_RE = re.compile(r"^\d{13}$")
-_DAI_RE = re.compile(r"^(\d{3})-(\d{4})-(\d{2})-(\d{8})$")
+#: A DAI number's shape: district, year, regime, sequence (the values are checked by check_dai).
+DAI_RE = re.compile(r"^(\d{3})-(\d{4})-(\d{2})-(\d{8})$")
+#: A shipment id: 3-64 letters, digits, ".", "_" or "-", starting with a letter or digit.
+SHIPMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 _ENTREGA_RE = re.compile(r"^\d{21}$")
 _AWB_RE = re.compile(r"^(\d{3})-?(\d{7})(\d)$")
 
@@ -85,7 +88,7 @@ def check_dai(value: str, districts: Iterable[str], regimes: Iterable[str]) -> s
     """Check a DAI number ``DDD-YYYY-RR-NNNNNNNN``: known district, plausible year, known regime."""
     if not isinstance(value, str):
         return "debe ser un texto DDD-YYYY-RR-NNNNNNNN / must be a string DDD-YYYY-RR-NNNNNNNN"
-    match = _DAI_RE.match(value)
+    match = DAI_RE.match(value)
     if not match:
         return "debe tener la forma / must have the shape DDD-YYYY-RR-NNNNNNNN (e.g. 028-2025-10-00012345)"
     district, year, regime, sequence = match.groups()

@@ -7,7 +7,6 @@ runs in its own transaction. Invalid input raises :class:`RepositoryError` namin
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,13 +18,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from senae_tracking.shared import contacts as rules
-from senae_tracking.shared.identifiers import check_ruc
+from senae_tracking.shared.identifiers import SHIPMENT_ID_RE, check_ruc
 from senae_tracking.shared.models import Contact, Delivery, Operator, Subscription
 
 #: Delivery statuses whose notification still has to be sent (or may have been, after a crash).
 OPEN_STATUSES = ("PENDING", "SENDING", "RETRYING")
 FINAL_STATUSES = ("SENT", "LOGGED", "DELIVERED", "FAILED", "DEAD", "SKIPPED")
-_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 
 
 class RepositoryError(ValueError):
@@ -381,4 +379,4 @@ class Repository:
 
 
 def _valid_ref(value: str) -> bool:
-    return _REF.match(value) is not None
+    return SHIPMENT_ID_RE.match(value) is not None

@@ -6,7 +6,6 @@ processor's views, subscriptions from the shared repository, events go to Kafka.
 from __future__ import annotations
 
 import html
-import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -62,19 +61,15 @@ async def _check_csrf(request: Request) -> dict[str, str]:
     return values
 
 
-_DAI_SHAPE = re.compile(r"^\d{3}-\d{4}-\d{2}-\d{8}$")
-_SHIPMENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
-
-
 def search_kind(query: str, catalog: Catalog) -> tuple[str, str | None]:
     """What a search names (``dai``, ``entregas``, ``shipment``), or the rule it breaks."""
     if not query:
         return "", "Escriba un número de DAI, de entrega o de carga / type a DAI, delivery or shipment number"
-    if _DAI_SHAPE.match(query):
+    if identifiers.DAI_RE.match(query):
         return "dai", identifiers.check_dai(query, catalog.districts, catalog.regimes)
     if query.isdigit():
         return "entregas", identifiers.check_numero_entrega(query)
-    if _SHIPMENT_ID.match(query):
+    if identifiers.SHIPMENT_ID_RE.match(query):
         return "shipment", None
     return "", ("Use solo letras, dígitos, '.', '_' o '-' / use only letters, digits, '.', '_' or '-'")
 

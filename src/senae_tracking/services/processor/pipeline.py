@@ -21,11 +21,11 @@ import orjson
 
 from senae_tracking.services.processor import counters, domain
 from senae_tracking.shared.catalog import Catalog
+from senae_tracking.shared.identifiers import SHIPMENT_ID_RE
 
 log = logging.getLogger(__name__)
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_SHIPMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 
 #: Look-up kinds and the state field each one indexes.
 LOOKUPS = {"dai": "dai", "entrega": "numero_entrega", "documento": "documento_transporte"}
@@ -74,7 +74,7 @@ def decode_stage_event(catalog: Catalog, raw: bytes) -> dict[str, Any] | None:
         event = orjson.loads(raw)
         ok = (isinstance(event, dict) and isinstance(event.get("event_id"), str)
               and _UUID.match(event["event_id"]) is not None
-              and isinstance(event.get("shipment_id"), str) and _SHIPMENT.match(event["shipment_id"])
+              and isinstance(event.get("shipment_id"), str) and SHIPMENT_ID_RE.match(event["shipment_id"])
               and event.get("stage") in catalog.event_codes and isinstance(event.get("occurred_at"), str))
         if ok:
             domain.parse_time(event["occurred_at"])

@@ -20,17 +20,17 @@ def consumer(settings: Settings) -> AIOKafkaConsumer:
 Ranges = Mapping[TopicPartition, tuple[int | None, int | None]]
 
 
-async def read_partitions(reader: AIOKafkaConsumer, ranges: Ranges, timeout: float
+async def read_partitions(source: AIOKafkaConsumer, ranges: Ranges, timeout: float
                           ) -> tuple[dict[TopicPartition, list[Any]], dict[TopicPartition, int]]:
     """Records of each partition from ``start`` (None: its reported end) to before ``stop`` (None:
     its end), and each partition's end as the fetch high watermark gave it (ListOffsets is wrong
     on the embedded broker). Raises TimeoutError when the reads take longer than ``timeout``."""
-    reader.assign(list(ranges))
+    source.assign(list(ranges))
     for tp, (start, _stop) in ranges.items():
         if start is None:
-            await reader.seek_to_end(tp)
+            await source.seek_to_end(tp)
         else:
-            reader.seek(tp, start)
+            source.seek(tp, start)
     found: dict[TopicPartition, list[Any]] = {tp: [] for tp in ranges}
     ends: dict[TopicPartition, int] = {}
     pending = set(ranges)
@@ -38,13 +38,13 @@ async def read_partitions(reader: AIOKafkaConsumer, ranges: Ranges, timeout: flo
     while pending:
         if time.monotonic() > deadline:
             raise TimeoutError(f"partitions not read to their end: {sorted(pending)}")
-        fetched = await reader.getmany(*pending, timeout_ms=200)
+        fetched = await source.getmany(*pending, timeout_ms=200)
         for tp, records in fetched.items():
             stop = ranges[tp][1]
             found[tp] += [r for r in records if stop is None or r.offset < stop]
         for tp in list(pending):
-            end = reader.highwater(tp)
-            position = await reader.position(tp)
+            end = source.highwater(tp)
+            position = await source.position(tp)
             stop = ranges[tp][1]
             if end is not None and position >= end:
                 ends[tp] = end

@@ -24,7 +24,6 @@ from senae_tracking.shared.catalog import load_catalog
 if TYPE_CHECKING:
     from senae_tracking.services.processor.app import Processor
 
-_SHIPMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 _DOCUMENT = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,34}$")
 #: At most this many shipments are expanded with their state in a list answer.
 MAX_EXPANDED = 200
@@ -40,7 +39,9 @@ def _error(view: View, status: int, text: str, field: str | None = None, **extra
 def _check(kind: str, value: str) -> str | None:
     catalog = load_catalog()
     if kind == "shipment_id":
-        return None if _SHIPMENT.match(value) else "must be 3-64 letters, digits, '.', '_' or '-'"
+        if identifiers.SHIPMENT_ID_RE.match(value):
+            return None
+        return "must be 3-64 letters, digits, '.', '_' or '-'"
     if kind == "dai":
         return identifiers.check_dai(value, catalog.districts, catalog.regimes)
     if kind == "numero_entrega":
